@@ -1,0 +1,1 @@
+"""TradeTower simulator package."""

@@ -1,0 +1,1 @@
+"""TradeTower tradetower package."""
