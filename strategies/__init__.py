@@ -1,1 +1,38 @@
-"""TradeTower strategies package."""
+"""Built-in strategies. Looked up by name without importing them (kernels compile on import)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+REGISTRY: dict[str, tuple[str, str, str]] = {
+    "sma_cross": (
+        "strategies.sma_cross",
+        "SmaCross",
+        "Moving-average crossover, long-only or long/short",
+    ),
+    "simple_grid": (
+        "strategies.simple_grid",
+        "SimpleGrid",
+        "Minimal spot grid of resting limit orders",
+    ),
+}
+
+
+def strategy_class(name: str) -> Any:
+    """The class registered under ``name``; a clear error lists the known names."""
+    from tradetower.errors import ConfigError
+
+    try:
+        module, cls, _ = REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise ConfigError("strategy", f"unknown strategy {name!r}; known: {known}") from None
+    return getattr(importlib.import_module(module), cls)
+
+
+def __getattr__(name: str) -> Any:
+    for module, cls, _ in REGISTRY.values():
+        if cls == name:
+            return getattr(importlib.import_module(module), cls)
+    raise AttributeError(name)

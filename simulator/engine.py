@@ -1,0 +1,244 @@
+"""``backtest()``: prepare the venue, drive the strategy, construct the result, analyse it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from simulator import state as S
+from simulator.compat import apply_compat
+from simulator.config import SimConfig
+from simulator.driver import Driver
+from simulator.metrics import PERIODS_PER_YEAR, compute_metrics
+from simulator.result import BacktestResult, fills_frame, orders_frame, positions_and_equity
+from simulator.trades import fills_to_trades
+from tradetower.domain.bars import MarketData
+from tradetower.domain.instrument import AssetClass, Instrument, _decimals
+from tradetower.errors import ConfigError
+from tradetower.numba_cache import configure_numba_cache
+from tradetower.strategy import KernelStrategy, Strategy
+
+Mode = Literal["auto", "python", "compiled"]
+
+
+def _instruments(
+    symbols: tuple[str, ...],
+    instrument: Instrument | Mapping[str, Instrument] | None,
+    config: SimConfig,
+) -> dict[str, Instrument]:
+    if isinstance(instrument, Instrument):
+        given = {symbols[0]: instrument} if len(symbols) == 1 else {}
+        if len(symbols) > 1:
+            raise ConfigError("instrument", "several symbols need a mapping of instruments")
+    else:
+        given = dict(instrument or {})
+    out = {}
+    for sym in symbols:
+        inst = given.get(sym) or Instrument(symbol=sym)
+        if config.fees is not None:
+            inst = inst.model_copy(update={"maker_fee": config.fees, "taker_fee": config.fees})
+        out[sym] = inst
+    return out
+
+
+def instrument_table(instruments: dict[str, Instrument]) -> np.ndarray:
+    table = np.zeros((len(instruments), S.N_INST))
+    for i, inst in enumerate(instruments.values()):
+        table[i, S.I_TICK] = inst.tick
+        table[i, S.I_LOT] = inst.lot
+        table[i, S.I_MIN_QTY] = inst.min_qty
+        table[i, S.I_MIN_NOTIONAL] = inst.min_notional
+        table[i, S.I_MAKER] = inst.maker_fee
+        table[i, S.I_TAKER] = inst.taker_fee
+        table[i, S.I_LEVERAGE] = inst.leverage
+        table[i, S.I_MARGIN] = 1.0 if inst.is_margin else 0.0
+        table[i, S.I_TICK_DEC] = _decimals(inst.tick)
+        table[i, S.I_LOT_DEC] = _decimals(inst.lot)
+    return table
+
+
+def sim_params(config: SimConfig, wants_bars: bool) -> np.ndarray:
+    p = np.zeros(S.N_PARAMS)
+    p[S.P_CASH0] = config.cash
+    p[S.P_SLIP_MODE] = {"none": S.SLIP_NONE, "fixed": S.SLIP_FIXED, "volume": S.SLIP_VOLUME}[
+        config.slippage
+    ]
+    if config.slippage == "none" and config.slippage_bps > 0:
+        p[S.P_SLIP_MODE] = S.SLIP_FIXED
+    p[S.P_SLIP_BPS] = config.slippage_bps
+    p[S.P_IMPACT] = config.impact_factor
+    p[S.P_MAX_BPS] = config.max_slippage_bps
+    p[S.P_PARTICIPATION] = config.participation
+    p[S.P_INTRABAR] = 1.0 if config.intrabar == "conservative" else 0.0
+    p[S.P_WANTS_BARS] = 1.0 if wants_bars else 0.0
+    p[S.P_START_BAR] = config.start_bar
+    p[S.P_LIQUIDATION] = 1.0 if config.liquidation else 0.0
+    p[S.P_MAX_ACTIONS] = config.max_actions
+    return p
+
+
+def _signals(strategy: Strategy, data: MarketData) -> np.ndarray | None:
+    raw = strategy.signals(data)
+    if raw is None:
+        return None
+    arr = np.asarray(raw)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.shape[0] != data.n_bars or arr.shape[1] != len(data.symbols):
+        raise ConfigError(
+            "signals",
+            f"{type(strategy).__name__}.signals returned shape {arr.shape}, "
+            f"expected ({data.n_bars}, {len(data.symbols)})",
+        )
+    return np.ascontiguousarray(np.nan_to_num(arr, nan=0.0).astype(np.int64))
+
+
+def _funding(
+    funding: pd.Series | Mapping[str, pd.Series] | None, data: MarketData
+) -> np.ndarray | None:
+    """Align funding rates to bars: each rate is paid at the first bar at or after its time."""
+    if funding is None:
+        return None
+    series = {data.symbols[0]: funding} if isinstance(funding, pd.Series) else dict(funding)
+    out = np.zeros((data.n_bars, len(data.symbols)))
+    ns = data.index.asi8
+    for sym, s in series.items():
+        if sym not in data.symbols:
+            raise ConfigError("funding", f"funding for unknown symbol {sym!r}")
+        idx = pd.DatetimeIndex(s.index)
+        idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
+        pos = np.searchsorted(ns, idx.asi8, side="left")
+        keep = pos < len(ns)
+        np.add.at(out[:, data.symbols.index(sym)], pos[keep], s.to_numpy(dtype=float)[keep])
+    return out
+
+
+def backtest(
+    strategy: Strategy,
+    data: Any,
+    *,
+    instrument: Instrument | Mapping[str, Instrument] | None = None,
+    funding: pd.Series | Mapping[str, pd.Series] | None = None,
+    mode: Mode = "auto",
+    symbol: str = "ASSET",
+    config: SimConfig | None = None,
+    **settings: Any,
+) -> BacktestResult:
+    """Run ``strategy`` over ``data`` on the simulated exchange.
+
+    ``data`` is a DataFrame of bars, a mapping of symbol to DataFrame, a file path or
+    :class:`MarketData`. ``settings`` are :class:`SimConfig` fields (``cash``, ``fees``,
+    ``slippage_bps``, ``participation``, ``intrabar``, ``compat``...). ``mode`` picks the
+    driver: ``compiled`` keeps a kernel strategy inside numba, ``python`` calls back at every
+    event; ``auto`` compiles when it can.
+    """
+    configure_numba_cache()
+    cfg = SimConfig.parse({**(config.model_dump() if config else {}), **settings})
+    market = MarketData.coerce(data, symbol)
+    instruments = _instruments(market.symbols, instrument, cfg)
+    cfg, instruments = apply_compat(cfg, instruments)
+    if cfg.start_bar >= market.n_bars:
+        raise ConfigError("start_bar", f"must be below the number of bars ({market.n_bars})")
+    started = time.perf_counter()
+    if isinstance(strategy, KernelStrategy):
+        strategy.prepare(market)
+    check = getattr(strategy, "check", None)
+    if callable(check):
+        check(instruments)
+    state = S.allocate(
+        market.ohlcv,
+        market.time_ms,
+        instrument_table(instruments),
+        sim_params(cfg, strategy.wants_bars),
+        funding=_funding(funding, market),
+        signals=_signals(strategy, market),
+        capacity=cfg.capacity,
+    )
+    driver = Driver(state, strategy, market.symbols, tuple(instruments.values()))
+    use_compiled = mode == "compiled" or (mode == "auto" and isinstance(strategy, KernelStrategy))
+    if use_compiled:
+        driver.run_compiled()
+    else:
+        driver.run_python()
+    driver.stop(cfg.close_at_end)
+    elapsed_ms = (time.perf_counter() - started) * 1e3
+    return build_result(strategy, driver.state, market, instruments, cfg, elapsed_ms)
+
+
+def build_result(
+    strategy: Strategy,
+    st: S.SimState,
+    market: MarketData,
+    instruments: dict[str, Instrument],
+    cfg: SimConfig,
+    elapsed_ms: float,
+) -> BacktestResult:
+    symbols = market.symbols
+    index = market.index
+    orders = orders_frame(st, symbols, index)
+    fills = fills_frame(st, symbols, index)
+    pos, _cash, equity = positions_and_equity(st, cfg.cash)
+    closes = pd.DataFrame(st.ohlcv[:, :, 3], index=index, columns=list(symbols)).ffill()
+    marks = {s: float(closes[s].iloc[-1]) for s in symbols}
+    trades = fills_to_trades(
+        fills[["timestamp", "bar", "instrument", "side", "qty", "price", "fee"]],
+        mark_prices=marks,
+        mark_time=index[-1],
+        mark_bar=len(index) - 1,
+    )
+    equity_s = pd.Series(equity, index=index, name="equity")
+    gross = np.abs(pos * closes.fillna(0.0).to_numpy()).sum(axis=1)
+    first = instruments[symbols[0]]
+    ppy = cfg.periods_per_year or (
+        PERIODS_PER_YEAR["crypto"]
+        if first.asset_class in (AssetClass.CRYPTO_SPOT, AssetClass.CRYPTO_FUTURES)
+        else PERIODS_PER_YEAR["equity"]
+    )
+    opens = market.ohlcv[:, 0, 0]
+    first_open = float(opens[np.flatnonzero(~np.isnan(opens))[0]])
+    metrics = compute_metrics(
+        equity_s,
+        trades,
+        in_position=(np.abs(pos) > 0).any(axis=1),
+        fees_paid=float(st.account[S.AC_FEES]),
+        periods_per_year=ppy,
+        risk_free=cfg.risk_free,
+        n_orders=len(orders),
+        n_fills=len(fills),
+        first_open=first_open,
+        last_close=marks[symbols[0]],
+        gross_exposure=gross,
+    )
+    metrics["funding_paid"] = float(-st.account[S.AC_FUNDING])
+    metrics["slippage_cost"] = float(st.account[S.AC_SLIPPAGE])
+    metrics["n_liquidations"] = int(fills["liquidation"].sum())
+    metrics["elapsed_ms"] = round(elapsed_ms, 3)
+    metrics.update(strategy.metrics())
+    params = strategy_params(strategy)
+    return BacktestResult(
+        strategy=getattr(strategy, "name", type(strategy).__name__),
+        params=params,
+        symbols=symbols,
+        metrics=metrics,
+        orders=orders,
+        fills=fills,
+        trades=trades,
+        equity=equity_s,
+        positions=pd.DataFrame(pos, index=index, columns=[f"position_{s}" for s in symbols]),
+        config={
+            **cfg.model_dump(),
+            "instruments": {s: i.model_dump(mode="json") for s, i in instruments.items()},
+        },
+    )
+
+
+def strategy_params(strategy: Strategy) -> dict[str, Any]:
+    cfg = getattr(strategy, "config", None)
+    if cfg is not None and hasattr(cfg, "model_dump"):
+        dumped: dict[str, Any] = cfg.model_dump(mode="json")
+        return dumped
+    return {}

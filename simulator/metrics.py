@@ -1,0 +1,291 @@
+"""Backtest performance metrics (PLATFORM.md §4 "Metrics", §7 choice 14).
+
+Conventions, in the order ``compute_metrics`` reports them:
+
+* ``E_t`` is the equity at each bar close; ``E_0 = equity.iloc[0]``, ``E_T = equity.iloc[-1]``.
+* Daily returns ``r``: the equity is resampled to UTC days (last value of each day; days without
+  bars are skipped) and the starting equity ``E_0`` is prepended, so the first day's return is
+  measured from the first bar close to the first day's close. When the first day holds only the
+  first bar that return is identically 0 over no time at all, so it is dropped (with daily bars
+  the returns are then simply the day-over-day changes). Non-finite returns (after the equity
+  reaches 0) are dropped.
+* ``P`` = ``periods_per_year`` (``PERIODS_PER_YEAR``: 365 crypto, 252 equities and futures).
+* Sharpe ``(mean(r) − rf/P) / std(r) · √P`` with ``ddof=1``; Sortino ``(mean(r) − rf/P) /
+  √mean(min(0, r − rf/P)²) · √P``; volatility ``std(r)·√P``; annualised return ``mean(r)·P``.
+* CAGR ``(E_T/E_0)^(365.25/days) − 1`` with ``days`` the calendar span of the equity index;
+  Calmar ``CAGR / |maxDD|`` (choice 14: CAGR, not the arithmetic annual return).
+* Drawdown on the bar equity: ``max_drawdown_pct = min(E_t / max_{s≤t} E_s − 1)·100`` (≤ 0);
+  ``max_drawdown`` is the largest drop below the running peak in money, ``min(E_t − max E_s)``
+  (≤ 0; it can sit at a different bar than the largest percentage drop). The duration is the
+  longest peak-to-recovery span, from the bar of the peak to the first bar back at or above it; a
+  drawdown not recovered by the last bar counts to the last bar. Bars and days are each the
+  longest span in that unit.
+* Trade metrics use closed trades only (``is_open`` False), in exit order for the streaks. A
+  trade is a win when its net PnL is > 0 and a loss when < 0; a zero trade breaks both streaks.
+
+Percentages carry a ``_pct`` suffix and are in percent; ratios are plain. Every value is a plain
+Python ``float``, ``int``, ``bool`` or ``None`` (never NaN or inf), so ``json.dumps(...,
+allow_nan=False)`` accepts the result.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "PERIODS_PER_YEAR",
+    "MetricValue",
+    "compute_metrics",
+    "daily_returns",
+    "drawdown_stats",
+    "trade_stats",
+]
+
+PERIODS_PER_YEAR: dict[str, int] = {"crypto": 365, "equity": 252, "futures": 252}
+
+DAYS_PER_YEAR = 365.25
+_SECONDS_PER_DAY = 86_400.0
+
+MetricValue = float | int | None
+
+
+def _f(x: float | np.floating | None) -> float | None:
+    """A plain float, or None for None / NaN / ±inf."""
+    if x is None:
+        return None
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
+def _utc_index(index: pd.Index) -> pd.DatetimeIndex:
+    idx = pd.DatetimeIndex(index)
+    return idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
+
+
+def daily_returns(equity: pd.Series) -> pd.Series:
+    """Daily simple returns of a bar equity curve indexed by timestamps (see module docstring)."""
+    if len(equity) == 0:
+        return pd.Series(dtype=np.float64)
+    values = equity.to_numpy(dtype=np.float64)
+    eq = pd.Series(values, index=_utc_index(equity.index))
+    daily = eq.resample("1D").last().dropna()
+    first_day_end = eq.index[0].floor("D") + pd.Timedelta(days=1)
+    first_day_bars = int((eq.index < first_day_end).sum())
+    levels = daily.to_numpy(dtype=np.float64)
+    index = daily.index
+    if first_day_bars > 1:
+        # Prepend E_0 so the first day's return runs from the first bar close.
+        levels = np.concatenate(([values[0]], levels))
+    else:
+        index = index[1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rets = levels[1:] / levels[:-1] - 1.0
+    keep = np.isfinite(rets)
+    return pd.Series(rets[keep], index=index[keep], dtype=np.float64)
+
+
+def drawdown_stats(equity: pd.Series) -> dict[str, MetricValue]:
+    """``max_drawdown_pct``, ``max_drawdown`` and the longest peak-to-recovery span."""
+    values = equity.to_numpy(dtype=np.float64)
+    n = len(values)
+    if n == 0:
+        return {
+            "max_drawdown_pct": None,
+            "max_drawdown": None,
+            "max_drawdown_duration_bars": None,
+            "max_drawdown_duration_days": None,
+        }
+    peak = np.maximum.accumulate(values)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dd_frac = np.where(peak > 0, values / peak - 1.0, np.nan)
+    dd_pct = float(np.nanmin(dd_frac)) * 100.0 if np.isfinite(dd_frac).any() else None
+    dd_amount = float(np.min(values - peak))
+
+    times = _utc_index(equity.index).as_unit("ns").asi8
+    underwater = values < peak
+    best_bars = 0
+    best_ns = 0
+    if underwater.any():
+        # Runs of consecutive underwater bars: [start, end) in bar positions.
+        edges = np.diff(np.concatenate(([0], underwater.astype(np.int8), [0])))
+        starts = np.flatnonzero(edges == 1)
+        ends = np.flatnonzero(edges == -1)  # first bar back at the peak, or n
+        peaks = starts - 1  # bar 0 is never underwater, so starts >= 1
+        recov = np.minimum(ends, n - 1)  # unrecovered: counts to the last bar
+        best_bars = int(np.max(recov - peaks))
+        best_ns = int(np.max(times[recov] - times[peaks]))
+    return {
+        "max_drawdown_pct": 0.0 if dd_pct == 0 else dd_pct,
+        "max_drawdown": 0.0 if dd_amount == 0 else dd_amount,
+        "max_drawdown_duration_bars": best_bars,
+        "max_drawdown_duration_days": best_ns / 1e9 / _SECONDS_PER_DAY,
+    }
+
+
+def _max_streak(mask: np.ndarray) -> int:
+    best = run = 0
+    for hit in mask.tolist():
+        run = run + 1 if hit else 0
+        best = max(best, run)
+    return best
+
+
+def trade_stats(trades: pd.DataFrame) -> dict[str, MetricValue]:
+    """Trade metrics over the closed trades of a ``fills_to_trades`` frame."""
+    n_rows = len(trades)
+    if n_rows and "is_open" in trades.columns:
+        open_mask = trades["is_open"].to_numpy(dtype=bool)
+    else:
+        open_mask = np.zeros(n_rows, dtype=bool)
+    closed = trades.loc[~open_mask]
+    if len(closed) and "exit_time" in closed.columns:
+        closed = closed.sort_values("exit_time", kind="stable")
+    pnl = closed["pnl"].to_numpy(dtype=np.float64) if len(closed) else np.zeros(0)
+    n = len(pnl)
+    wins = pnl[pnl > 0]
+    losses = pnl[pnl < 0]
+    profit_factor: float | None = None
+    infinite = False
+    if len(losses):
+        profit_factor = float(wins.sum()) / abs(float(losses.sum()))
+    elif len(wins):
+        infinite = True
+    avg_duration: float | None = None
+    if n and "duration" in closed.columns:
+        durations = pd.to_timedelta(closed["duration"]).dt.total_seconds().to_numpy()
+        avg_duration = _f(np.nanmean(durations)) if np.isfinite(durations).any() else None
+    return {
+        "n_trades": n,
+        "n_open_trades": int(open_mask.sum()),
+        "win_rate_pct": len(wins) / n * 100.0 if n else None,
+        "profit_factor": _f(profit_factor),
+        "profit_factor_infinite": infinite,
+        "expectancy": _f(pnl.mean()) if n else None,
+        "avg_win": _f(wins.mean()) if len(wins) else None,
+        "avg_loss": _f(losses.mean()) if len(losses) else None,
+        "largest_win": _f(wins.max()) if len(wins) else None,
+        "largest_loss": _f(losses.min()) if len(losses) else None,
+        "max_consecutive_wins": _max_streak(pnl > 0),
+        "max_consecutive_losses": _max_streak(pnl < 0),
+        "avg_trade_duration_s": avg_duration,
+    }
+
+
+def compute_metrics(
+    equity: pd.Series,
+    trades: pd.DataFrame,
+    *,
+    in_position: np.ndarray | pd.Series,
+    fees_paid: float,
+    periods_per_year: int = 365,
+    risk_free: float = 0.05,
+    n_orders: int = 0,
+    n_fills: int = 0,
+    first_open: float | None = None,
+    last_close: float | None = None,
+    gross_exposure: np.ndarray | None = None,
+) -> dict[str, MetricValue]:
+    """All summary metrics of one backtest as a JSON-ready dict (see the module docstring).
+
+    ``equity`` is the equity at each bar close indexed by UTC timestamps; ``trades`` comes from
+    ``simulator.trades.fills_to_trades``; ``in_position`` is a bool per bar; ``gross_exposure``
+    (optional) the gross position value per bar, aligned with ``equity``.
+    """
+    if len(equity) == 0:
+        raise ValueError("equity is empty")
+    values = equity.to_numpy(dtype=np.float64)
+    e0 = float(values[0])
+    e_t = float(values[-1])
+    p = float(periods_per_year)
+    rf_p = risk_free / p
+
+    r = daily_returns(equity).to_numpy(dtype=np.float64)
+    n_r = len(r)
+    mean_r = float(r.mean()) if n_r else None
+    std_r = float(r.std(ddof=1)) if n_r >= 2 else None
+    if std_r is not None and float(np.ptp(r)) == 0.0:
+        std_r = 0.0  # identical returns: kill the ~1e-18 residue of the float mean
+    sharpe = None
+    volatility = None
+    if mean_r is not None and std_r is not None:
+        volatility = std_r * math.sqrt(p)
+        if std_r > 0:
+            sharpe = (mean_r - rf_p) / std_r * math.sqrt(p)
+    sortino = None
+    if mean_r is not None and n_r >= 2:
+        downside = float(np.sqrt(np.mean(np.minimum(0.0, r - rf_p) ** 2)))
+        if downside > 0:
+            sortino = (mean_r - rf_p) / downside * math.sqrt(p)
+
+    idx = _utc_index(equity.index)
+    days = (idx[-1] - idx[0]).total_seconds() / _SECONDS_PER_DAY
+    cagr: float | None = None
+    if days > 0 and e0 > 0 and e_t >= 0:
+        with np.errstate(over="ignore"):
+            cagr = _f(np.float64(e_t / e0) ** (DAYS_PER_YEAR / days) - 1.0)
+
+    dd = drawdown_stats(equity)
+    dd_pct = dd["max_drawdown_pct"]
+    calmar = None
+    if cagr is not None and dd_pct is not None and dd_pct != 0:
+        calmar = cagr / abs(float(dd_pct) / 100.0)
+
+    total_return = e_t - e0
+    return_pct = total_return / e0 * 100.0 if e0 != 0 else None
+
+    in_pos = np.asarray(in_position, dtype=bool)
+    exposure_pct = float(in_pos.mean()) * 100.0 if len(in_pos) else None
+    avg_gross = None
+    if gross_exposure is not None and len(gross_exposure):
+        gross = np.abs(np.asarray(gross_exposure, dtype=np.float64))
+        if len(gross) != len(values):
+            raise ValueError("gross_exposure must have one value per equity bar")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = gross / values
+        ratio = ratio[np.isfinite(ratio)]
+        avg_gross = float(ratio.mean()) * 100.0 if len(ratio) else None
+
+    bh_pct = None
+    if first_open is not None and last_close is not None and first_open != 0:
+        bh_pct = (last_close / first_open - 1.0) * 100.0
+    alpha_pct = None
+    if return_pct is not None and bh_pct is not None:
+        alpha_pct = return_pct - bh_pct
+
+    out: dict[str, MetricValue] = {
+        "initial_equity": e0,
+        "final_equity": e_t,
+        "total_return": total_return,
+        "return_pct": return_pct,
+        "cagr_pct": None if cagr is None else cagr * 100.0,
+        "annualized_return_pct": None if mean_r is None else mean_r * p * 100.0,
+        "volatility_pct": None if volatility is None else volatility * 100.0,
+        "sharpe": sharpe,
+        "sortino": sortino,
+        "calmar": calmar,
+        **dd,
+        **trade_stats(trades),
+        "exposure_pct": exposure_pct,
+        "avg_gross_exposure_pct": avg_gross,
+        "fees_paid": float(fees_paid),
+        "n_orders": int(n_orders),
+        "n_fills": int(n_fills),
+        "bars": len(values),
+        "n_return_days": n_r,
+        "periods_per_year": int(periods_per_year),
+        "risk_free": float(risk_free),
+        "buy_and_hold_pct": bh_pct,
+        "alpha_pct": alpha_pct,
+    }
+    return {k: _clean(v) for k, v in out.items()}
+
+
+def _clean(v: MetricValue | np.generic) -> MetricValue:
+    if v is None or isinstance(v, bool):
+        return v
+    if isinstance(v, int | np.integer):
+        return int(v)
+    return _f(float(v))

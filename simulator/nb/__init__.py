@@ -1,0 +1,1 @@
+"""numba kernels of the simulated exchange. They import numpy and our own modules only."""

@@ -1,0 +1,376 @@
+"""The event-skipping loop: advance through bars until something happens.
+
+``next_event_nb`` is the only place that walks bars. A bar is skipped with a few comparisons
+when no resting order, trigger, liquidation, timer, signal or funding payment can act on it.
+Otherwise the bar's intrabar path is fixed and its hits are handed out one at a time, earliest
+first, so a strategy's reaction to one fill (a cancel, say) is in force for the rest of the bar.
+Orders placed or triggers armed while bar t is processed act from bar t+1.
+"""
+
+import numpy as np
+from numba import njit
+
+from simulator import state as S
+from simulator.nb.execution import (
+    apply_fill_nb,
+    apply_funding_nb,
+    execute_order_nb,
+    liquidate_nb,
+    slipped_price_nb,
+)
+from simulator.nb.orders import (
+    apply_actions_nb,
+    cancel_order_nb,
+    update_bounds_nb,
+    write_event_nb,
+)
+from simulator.nb.path import hit_down_nb, hit_up_nb, set_path_nb, trail_hit_nb
+from tradetower import kernel_abi as K
+
+
+@njit(cache=True)
+def bar_end_ms_nb(st: S.SimState, t: int) -> int:
+    n = st.time_ms.shape[0]
+    if t + 1 < n:
+        return st.time_ms[t + 1]
+    if n > 1:
+        return st.time_ms[t] + (st.time_ms[t] - st.time_ms[t - 1])
+    return st.time_ms[t] + 1
+
+
+@njit(cache=True)
+def is_quiet_nb(st: S.SimState, t: int) -> bool:
+    """True when bar t cannot produce any event or state change."""
+    c = st.counters
+    if c[S.C_N_MARKET] > 0 or c[S.C_N_TRAIL] > 0 or st.params[S.P_WANTS_BARS] > 0:
+        return False
+    if t == int(st.params[S.P_START_BAR]) and c[S.C_STARTED] == 0:
+        return False
+    if c[S.C_NEXT_TIMER] < bar_end_ms_nb(st, t):
+        return False
+    for i in range(st.bounds.shape[0]):
+        if st.signals.shape[0] > 0 and st.signals[t, i] != 0 and c[S.C_STARTED] != 0:
+            return False
+        if st.funding.shape[0] > 0 and st.funding[t, i] != 0.0 and st.pos[i, S.PS_QTY] != 0.0:
+            return False
+        lo = st.ohlcv[t, i, 2]
+        if lo <= st.bounds[i, 0] or st.ohlcv[t, i, 1] >= st.bounds[i, 1]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def enter_bar_nb(st: S.SimState, t: int) -> None:
+    conservative = st.params[S.P_INTRABAR] > 0
+    for i in range(st.path.shape[0]):
+        o = st.ohlcv[t, i, 0]
+        if np.isnan(o):
+            st.path[i, :] = np.nan
+            continue
+        adverse = 0
+        if conservative:
+            q = st.pos[i, S.PS_QTY]
+            adverse = 1 if q >= 0 else -1
+        set_path_nb(st.path[i], o, st.ohlcv[t, i, 1], st.ohlcv[t, i, 2], st.ohlcv[t, i, 3], adverse)
+        st.pos[i, S.PS_MARK] = o
+        st.vol_used[i] = 0.0
+    apply_funding_nb(st, t)
+
+
+@njit(cache=True)
+def order_hit_nb(st: S.SimState, oid: int) -> tuple[float, float]:
+    """(position on the path, touch price) for an order, or (-1, nan)."""
+    o = st.orders[oid]
+    i = int(o[S.O_INST])
+    path = st.path[i]
+    if np.isnan(path[0]):
+        return -1.0, np.nan
+    typ = o[S.O_TYPE]
+    side = o[S.O_SIDE]
+    if typ == K.MARKET:
+        return 0.0, path[0]
+    lvl = o[S.O_PRICE]
+    if (typ == K.LIMIT) == (side > 0):  # buy limit or sell stop: acts on a fall
+        p = hit_down_nb(path, lvl)
+        if p < 0:
+            return -1.0, np.nan
+        return p, (path[0] if p == 0.0 else lvl)
+    p = hit_up_nb(path, lvl)
+    if p < 0:
+        return -1.0, np.nan
+    return p, (path[0] if p == 0.0 else lvl)
+
+
+@njit(cache=True)
+def trigger_hit_nb(st: S.SimState, tid: int) -> tuple[float, float, float]:
+    tr = st.trig[tid]
+    path = st.path[int(tr[S.T_INST])]
+    if np.isnan(path[0]):
+        return -1.0, np.nan, tr[S.T_REF]
+    kind = tr[S.T_KIND]
+    if kind == K.TR_CROSS_DOWN:
+        p = hit_down_nb(path, tr[S.T_LEVEL])
+        return p, (path[0] if p == 0.0 else tr[S.T_LEVEL]), tr[S.T_REF]
+    if kind == K.TR_CROSS_UP:
+        p = hit_up_nb(path, tr[S.T_LEVEL])
+        return p, (path[0] if p == 0.0 else tr[S.T_LEVEL]), tr[S.T_REF]
+    direction = 1 if kind == K.TR_TRAIL_LONG else -1
+    return trail_hit_nb(path, tr[S.T_REF], tr[S.T_DIST], direction)
+
+
+@njit(cache=True)
+def intrabar_event_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
+    """Hand out the earliest remaining hit of bar t; EV_NONE when none is left."""
+    while True:
+        best_pos = np.inf
+        best_kind = -1  # 0 liquidation, 1 order, 2 trigger
+        best_id = -1
+        best_px = np.nan
+        if st.params[S.P_LIQUIDATION] > 0:
+            for i in range(st.pos.shape[0]):
+                liq = st.pos[i, S.PS_LIQ]
+                if np.isnan(liq) or np.isnan(st.path[i, 0]):
+                    continue
+                if st.pos[i, S.PS_QTY] > 0:
+                    p = hit_down_nb(st.path[i], liq)
+                else:
+                    p = hit_up_nb(st.path[i], liq)
+                if p >= 0 and p < best_pos:
+                    best_pos, best_kind, best_id = p, 0, i
+                    best_px = st.path[i, 0] if p == 0.0 else liq
+        for j in range(st.counters[S.C_N_ACTIVE]):
+            oid = st.active[j]
+            o = st.orders[oid]
+            if o[S.O_PLACED_BAR] >= t or o[S.O_LAST_HIT_BAR] >= t:
+                continue
+            p, px = order_hit_nb(st, oid)
+            if p >= 0 and (p < best_pos or (p == best_pos and best_kind == 1 and oid < best_id)):
+                best_pos, best_kind, best_id, best_px = p, 1, oid, px
+        if st.counters[S.C_N_ACTIVE_TRIG] > 0:
+            for tid in range(st.counters[S.C_N_TRIG]):
+                tr = st.trig[tid]
+                if tr[S.T_ACTIVE] == 0 or tr[S.T_ARMED_BAR] >= t:
+                    continue
+                p, px, _ = trigger_hit_nb(st, tid)
+                if p >= 0 and p < best_pos:
+                    best_pos, best_kind, best_id, best_px = p, 2, tid, px
+        if best_kind < 0:
+            return K.EV_NONE
+        if best_kind == 0:
+            return liquidate_nb(st, best_id, best_px, ev)
+        if best_kind == 2:
+            tr = st.trig[best_id]
+            tr[S.T_ACTIVE] = 0.0
+            tr[S.T_FIRED_BAR] = t
+            i = int(tr[S.T_INST])
+            st.pos[i, S.PS_MARK] = best_px
+            update_bounds_nb(st)
+            write_event_nb(
+                st,
+                ev,
+                K.EV_TRIGGER,
+                i,
+                best_id,
+                tr[S.T_KIND],
+                best_px,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                tr[S.T_TAG],
+            )
+            return K.EV_TRIGGER
+        et = execute_order_nb(st, best_id, best_px, ev)
+        if et != K.EV_NONE:
+            return et
+        # The bar's volume allowance was used up: look for the next hit.
+
+
+@njit(cache=True)
+def commit_trailing_nb(st: S.SimState, t: int) -> None:
+    """At the end of a bar, carry each trailing trigger's running peak or trough forward."""
+    if st.counters[S.C_N_TRAIL] == 0:
+        return
+    for tid in range(st.counters[S.C_N_TRIG]):
+        tr = st.trig[tid]
+        if tr[S.T_ACTIVE] == 0 or tr[S.T_KIND] < K.TR_TRAIL_LONG or tr[S.T_ARMED_BAR] >= t:
+            continue
+        _, level, ref = trigger_hit_nb(st, tid)
+        tr[S.T_REF] = ref
+        tr[S.T_LEVEL] = level
+
+
+@njit(cache=True)
+def needs_growth_nb(st: S.SimState) -> bool:
+    c = st.counters
+    room = int(st.params[S.P_MAX_ACTIONS]) + 8
+    return (
+        c[S.C_N_ORDERS] + room >= st.orders.shape[0]
+        or c[S.C_N_FILLS] + room >= st.fills.shape[0]
+        or c[S.C_N_TRIG] + room >= st.trig.shape[0]
+        or c[S.C_N_TIMERS] + room >= st.timers.shape[0]
+    )
+
+
+@njit(cache=True)
+def next_event_nb(st: S.SimState, ev: np.ndarray) -> int:
+    """Write the next event into ``ev`` and return its type."""
+    c = st.counters
+    head = c[S.C_PEND_HEAD]
+    if head < c[S.C_PEND_TAIL]:
+        ev[:] = st.pending[head]
+        c[S.C_PEND_HEAD] = head + 1
+        if head + 1 == c[S.C_PEND_TAIL]:
+            c[S.C_PEND_HEAD] = 0
+            c[S.C_PEND_TAIL] = 0
+        return int(ev[K.E_TYPE])
+    if needs_growth_nb(st):
+        return K.EV_BUFFER_FULL
+    n = st.time_ms.shape[0]
+    start_bar = int(st.params[S.P_START_BAR])
+    while True:
+        t = c[S.C_BAR]
+        if t >= n:
+            c[S.C_ENDED] = 1
+            write_event_nb(st, ev, K.EV_END, -1, -1.0, 0.0, np.nan, 0.0, 0.0, 0.0, 0.0, 0.0)
+            return K.EV_END
+        stage = c[S.C_STAGE]
+        if stage == S.STAGE_NEW:
+            if is_quiet_nb(st, t):
+                c[S.C_BAR] = t + 1
+                continue
+            enter_bar_nb(st, t)
+            c[S.C_STAGE] = S.STAGE_INTRABAR
+            stage = S.STAGE_INTRABAR
+        if stage == S.STAGE_INTRABAR:
+            et = intrabar_event_nb(st, t, ev)
+            if et != K.EV_NONE:
+                return et
+            commit_trailing_nb(st, t)
+            for i in range(st.pos.shape[0]):
+                close = st.ohlcv[t, i, 3]
+                if not np.isnan(close):
+                    st.pos[i, S.PS_MARK] = close
+            c[S.C_STAGE] = S.STAGE_START
+            stage = S.STAGE_START
+        if stage == S.STAGE_START:
+            c[S.C_STAGE] = S.STAGE_TIMERS
+            stage = S.STAGE_TIMERS
+            if t == start_bar and c[S.C_STARTED] == 0:
+                c[S.C_STARTED] = 1
+                write_event_nb(
+                    st,
+                    ev,
+                    K.EV_START,
+                    0 if st.pos.shape[0] else -1,
+                    -1.0,
+                    0.0,
+                    st.ohlcv[t, 0, 3],
+                    0.0,
+                    0.0,
+                    0.0,
+                    0.0,
+                    0.0,
+                )
+                return K.EV_START
+        if stage == S.STAGE_TIMERS:
+            if c[S.C_STARTED] != 0 and c[S.C_NEXT_TIMER] < bar_end_ms_nb(st, t):
+                end = bar_end_ms_nb(st, t)
+                best = -1
+                for j in range(c[S.C_N_TIMERS]):
+                    due = st.timers[j, S.TM_DUE]
+                    if (
+                        st.timers[j, S.TM_ACTIVE] != 0
+                        and due < end
+                        and (best < 0 or due < st.timers[best, S.TM_DUE])
+                    ):
+                        best = j
+                st.timers[best, S.TM_ACTIVE] = 0
+                update_bounds_nb(st)
+                write_event_nb(
+                    st,
+                    ev,
+                    K.EV_TIMER,
+                    -1,
+                    best,
+                    0.0,
+                    np.nan,
+                    0.0,
+                    0.0,
+                    float(st.timers[best, S.TM_DUE]),
+                    0.0,
+                    float(st.timers[best, S.TM_TAG]),
+                )
+                return K.EV_TIMER
+            c[S.C_STAGE] = S.STAGE_SIGNALS
+            c[S.C_SIG_INST] = 0
+            stage = S.STAGE_SIGNALS
+        if stage == S.STAGE_SIGNALS:
+            if st.signals.shape[0] > 0 and c[S.C_STARTED] != 0:
+                k = st.signals.shape[1]
+                while c[S.C_SIG_INST] < k:
+                    i = c[S.C_SIG_INST]
+                    c[S.C_SIG_INST] = i + 1
+                    code = st.signals[t, i]
+                    if code != 0:
+                        write_event_nb(
+                            st,
+                            ev,
+                            K.EV_SIGNAL,
+                            i,
+                            -1.0,
+                            0.0,
+                            st.ohlcv[t, i, 3],
+                            0.0,
+                            0.0,
+                            float(code),
+                            0.0,
+                            0.0,
+                        )
+                        return K.EV_SIGNAL
+            c[S.C_STAGE] = S.STAGE_BAR
+            stage = S.STAGE_BAR
+        if stage == S.STAGE_BAR:
+            c[S.C_STAGE] = S.STAGE_DONE
+            if st.params[S.P_WANTS_BARS] > 0 and c[S.C_STARTED] != 0:
+                write_event_nb(
+                    st, ev, K.EV_BAR, 0, -1.0, 0.0, st.ohlcv[t, 0, 3], 0.0, 0.0, 0.0, 0.0, 0.0
+                )
+                return K.EV_BAR
+        c[S.C_STAGE] = S.STAGE_NEW
+        c[S.C_BAR] = t + 1
+
+
+@njit(cache=True)
+def step_nb(st: S.SimState, actions: np.ndarray, n_actions: int, ev: np.ndarray) -> int:
+    """The Python path's one call per event: carry out the last reaction, find the next event."""
+    if n_actions > 0:
+        apply_actions_nb(st, actions, n_actions)
+    return next_event_nb(st, ev)
+
+
+@njit(cache=True)
+def finish_nb(st: S.SimState, close_positions: bool) -> None:
+    """After the last bar: cancel what rests and, if asked, close every position at the last
+    known close with the taker fee (PLATFORM.md §4 ``closeAtEnd``)."""
+    n = st.time_ms.shape[0]
+    st.counters[S.C_BAR] = n - 1
+    while st.counters[S.C_N_ACTIVE] > 0:
+        cancel_order_nb(st, st.active[0], K.R_END, False)
+    for tid in range(st.counters[S.C_N_TRIG]):
+        st.trig[tid, S.T_ACTIVE] = 0.0
+    if close_positions:
+        for i in range(st.pos.shape[0]):
+            q = st.pos[i, S.PS_QTY]
+            if q == 0.0:
+                continue
+            t = n - 1
+            while t > 0 and np.isnan(st.ohlcv[t, i, 3]):
+                t -= 1
+            close = st.ohlcv[t, i, 3]
+            side = -1.0 if q > 0 else 1.0
+            px = slipped_price_nb(st, i, side, close, abs(q), t)
+            fee = px * abs(q) * st.inst[i, S.I_TAKER]
+            apply_fill_nb(st, i, -2, side, abs(q), px, fee, 1.0, 0.0, abs(px - close) * abs(q))
+    update_bounds_nb(st)
+    st.counters[S.C_BAR] = n

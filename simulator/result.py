@@ -1,0 +1,215 @@
+"""The result of a run: pandas views of the logs, the equity curve, metrics, and persistence."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simulator import state as S
+from tradetower import kernel_abi as K
+
+ORDER_TYPES = {K.MARKET: "MARKET", K.LIMIT: "LIMIT", K.STOP: "STOP"}
+ORDER_STATUS = {
+    K.ST_OPEN: "OPEN",
+    K.ST_FILLED: "FILLED",
+    K.ST_CANCELLED: "CANCELLED",
+    K.ST_REJECTED: "REJECTED",
+}
+REASONS = {
+    -1: "",
+    K.R_USER: "USER",
+    K.R_INSUFFICIENT_FUNDS: "INSUFFICIENT_FUNDS",
+    K.R_MIN_SIZE: "SKIPPED_MIN",
+    K.R_INVALID: "INVALID",
+    K.R_IOC_UNFILLED: "IOC_UNFILLED",
+    K.R_REDUCE_ONLY: "REDUCE_ONLY",
+    K.R_LIQUIDATED: "LIQUIDATED",
+    K.R_END: "END_OF_DATA",
+}
+
+
+def orders_frame(st: S.SimState, symbols: tuple[str, ...], index: pd.DatetimeIndex) -> pd.DataFrame:
+    n = int(st.counters[S.C_N_ORDERS])
+    o = st.orders[:n]
+    placed = np.clip(o[:, S.O_PLACED_BAR].astype(np.int64), 0, len(index) - 1)
+    inst = o[:, S.O_INST].astype(np.int64)
+    return pd.DataFrame(
+        {
+            "order_id": np.arange(n, dtype=np.int64),
+            "placed_time": index[placed] if n else pd.DatetimeIndex([], tz="UTC"),
+            "placed_bar": o[:, S.O_PLACED_BAR].astype(np.int64),
+            "instrument": [symbols[i] if 0 <= i < len(symbols) else "" for i in inst],
+            "side": o[:, S.O_SIDE].astype(np.int64),
+            "type": [ORDER_TYPES.get(int(x), "?") for x in o[:, S.O_TYPE]],
+            "price": o[:, S.O_PRICE],
+            "qty": o[:, S.O_QTY],
+            "filled": o[:, S.O_FILLED],
+            "avg_fill_price": o[:, S.O_AVG_FILL],
+            "fees": o[:, S.O_FEES],
+            "status": [ORDER_STATUS.get(int(x), "?") for x in o[:, S.O_STATUS]],
+            "reason": [REASONS.get(int(x), str(int(x))) for x in o[:, S.O_REASON]],
+            "done_bar": o[:, S.O_DONE_BAR].astype(np.int64),
+            "time_in_force": np.where(o[:, S.O_TIF] == K.IOC, "IOC", "GTC"),
+            "reduce_only": o[:, S.O_REDUCE] > 0,
+            "tag": o[:, S.O_TAG].astype(np.int64),
+        }
+    )
+
+
+def fills_frame(st: S.SimState, symbols: tuple[str, ...], index: pd.DatetimeIndex) -> pd.DataFrame:
+    n = int(st.counters[S.C_N_FILLS])
+    f = st.fills[:n]
+    bars = f[:, S.F_BAR].astype(np.int64)
+    return pd.DataFrame(
+        {
+            "timestamp": index[bars] if n else pd.DatetimeIndex([], tz="UTC"),
+            "bar": bars,
+            "instrument": [symbols[int(i)] for i in f[:, S.F_INST]],
+            "side": f[:, S.F_SIDE].astype(np.int64),
+            "qty": f[:, S.F_QTY],
+            "price": f[:, S.F_PRICE],
+            "fee": f[:, S.F_FEE],
+            "liquidity": np.where(f[:, S.F_TAKER] > 0, "TAKER", "MAKER"),
+            "order_id": f[:, S.F_ORDER].astype(np.int64),
+            "liquidation": f[:, S.F_LIQUIDATION] > 0,
+            "slippage_cost": f[:, S.F_SLIPPAGE],
+        }
+    )
+
+
+def positions_and_equity(st: S.SimState, cash0: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-bar positions [n, k], cash [n] and equity [n], rebuilt from the fill log.
+
+    Cash and positions change only at fills (and funding), so the curve needs no per-bar work
+    inside the event loop.
+    """
+    n, k = st.ohlcv.shape[0], st.ohlcv.shape[1]
+    f = st.fills[: int(st.counters[S.C_N_FILLS])]
+    bars = f[:, S.F_BAR].astype(np.int64)
+    signed = f[:, S.F_SIDE] * f[:, S.F_QTY]
+    cash_delta = st.cflow.copy()
+    np.add.at(cash_delta, bars, -signed * f[:, S.F_PRICE] - f[:, S.F_FEE])
+    pos_delta = np.zeros((n, k))
+    np.add.at(pos_delta, (bars, f[:, S.F_INST].astype(np.int64)), signed)
+    pos = np.cumsum(pos_delta, axis=0)
+    pos[np.abs(pos) < 1e-12] = 0.0
+    cash = cash0 + np.cumsum(cash_delta)
+    close = pd.DataFrame(st.ohlcv[:, :, 3]).ffill().fillna(0.0).to_numpy()
+    equity = cash + (pos * close).sum(axis=1)
+    return pos, cash, equity
+
+
+@dataclass
+class BacktestResult:
+    """Everything a run produced. Frames are plain pandas objects."""
+
+    strategy: str
+    params: dict[str, Any]
+    symbols: tuple[str, ...]
+    metrics: dict[str, Any]
+    orders: pd.DataFrame
+    fills: pd.DataFrame
+    trades: pd.DataFrame
+    equity: pd.Series
+    positions: pd.DataFrame
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"strategy": self.strategy, "params": self.params, "metrics": self.metrics},
+            allow_nan=False,
+            default=str,
+        )
+
+    def save(self, folder: str | Path) -> Path:
+        """Write orders, fills, trades, equity (Parquet) and result.json into ``folder``."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        self.orders.to_parquet(out / "orders.parquet", index=False)
+        self.fills.to_parquet(out / "fills.parquet", index=False)
+        trades = self.trades.copy()
+        if "duration" in trades:
+            trades["duration"] = trades["duration"].dt.total_seconds()
+        trades.to_parquet(out / "trades.parquet", index=False)
+        frame = self.positions.copy()
+        frame.insert(0, "equity", self.equity.to_numpy())
+        frame.to_parquet(out / "equity.parquet")
+        record = {
+            "strategy": self.strategy,
+            "params": self.params,
+            "symbols": list(self.symbols),
+            "config": self.config,
+            "metrics": self.metrics,
+        }
+        (out / "result.json").write_text(json.dumps(record, indent=2, allow_nan=False, default=str))
+        return out
+
+    def to_vectorbt(self, close: pd.DataFrame | pd.Series, init_cash: float | None = None) -> Any:
+        """Replay the fills through ``vectorbt.Portfolio.from_orders`` (vectorbt's toolkit).
+
+        vectorbt is not a dependency of the engine: install it to use this bridge.
+        """
+        import vectorbt as vbt
+
+        close_df = close.to_frame() if isinstance(close, pd.Series) else close
+        size = pd.DataFrame(0.0, index=close_df.index, columns=close_df.columns)
+        price = pd.DataFrame(np.nan, index=close_df.index, columns=close_df.columns)
+        fees = pd.DataFrame(0.0, index=close_df.index, columns=close_df.columns)
+        f = self.fills
+        if f.duplicated(["bar", "instrument"]).any():
+            raise ValueError("several fills in one bar and instrument cannot map to from_orders")
+        cols = np.array([close_df.columns.get_loc(s) for s in f["instrument"]], dtype=np.int64)
+        bars = f["bar"].to_numpy(dtype=np.int64)
+        qty = f["qty"].to_numpy(dtype=float)
+        px = f["price"].to_numpy(dtype=float)
+        size.values[bars, cols] = f["side"].to_numpy(dtype=float) * qty
+        price.values[bars, cols] = px
+        fees.values[bars, cols] = f["fee"].to_numpy(dtype=float) / (qty * px)
+        return vbt.Portfolio.from_orders(
+            close_df,
+            size=size,
+            price=price,
+            fees=fees,
+            init_cash=init_cash if init_cash is not None else self.config.get("cash", 10_000.0),
+            cash_sharing=True,
+            group_by=True,
+            freq=None,
+        )
+
+    def summary(self) -> str:
+        """A readable table of the headline metrics."""
+        keys = (
+            "final_equity",
+            "return_pct",
+            "cagr_pct",
+            "max_drawdown_pct",
+            "sharpe",
+            "sortino",
+            "calmar",
+            "n_trades",
+            "win_rate_pct",
+            "profit_factor",
+            "exposure_pct",
+            "fees_paid",
+            "buy_and_hold_pct",
+            "bars",
+            "elapsed_ms",
+        )
+        lines = [f"{self.strategy} on {', '.join(self.symbols)}"]
+        for key in keys:
+            if key in self.metrics:
+                lines.append(f"  {key:<20} {_fmt(self.metrics[key])}")
+        return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.4f}"
+    return str(value)

@@ -1,0 +1,242 @@
+"""The simulated venue's state: plain C-contiguous numpy arrays grouped in one named tuple.
+
+Column layouts are integer constants so numba freezes them at compile time. The logs
+(orders, fills, triggers, timers) grow: the compiled loop returns ``EV_BUFFER_FULL`` when one
+is close to full and :func:`grow` hands it a larger copy.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+# --- simulation parameters (float64 vector) ---
+P_CASH0 = 0
+P_SLIP_MODE = 1  # 0 none, 1 fixed bps, 2 volume based
+P_SLIP_BPS = 2
+P_IMPACT = 3
+P_MAX_BPS = 4
+P_PARTICIPATION = 5  # 0 = no cap
+P_INTRABAR = 6  # 0 default (nearer extreme first), 1 conservative (adverse extreme first)
+P_WANTS_BARS = 7
+P_START_BAR = 8
+P_LIQUIDATION = 9  # 1 = margin positions are liquidated at their liquidation price
+P_MAX_ACTIONS = 10
+N_PARAMS = 11
+
+SLIP_NONE = 0
+SLIP_FIXED = 1
+SLIP_VOLUME = 2
+
+# --- instrument table ---
+I_TICK = 0
+I_LOT = 1
+I_MIN_QTY = 2
+I_MIN_NOTIONAL = 3
+I_MAKER = 4
+I_TAKER = 5
+I_LEVERAGE = 6
+I_MARGIN = 7
+I_TICK_DEC = 8
+I_LOT_DEC = 9
+N_INST = 10
+
+# --- account ---
+AC_CASH = 0
+AC_LOCKED = 1  # quote reserved by resting spot buys
+AC_FEES = 2
+AC_FUNDING = 3
+AC_SLIPPAGE = 4
+N_ACCOUNT = 5
+
+# --- positions, one row per instrument ---
+PS_QTY = 0
+PS_AVG = 1
+PS_LOCKED = 2  # base reserved by resting spot sells
+PS_LIQ = 3  # liquidation price, NaN when none
+PS_MARK = 4  # last known price
+N_POSITION = 5
+
+# --- orders (the order log; an order's id is its row) ---
+O_INST = 0
+O_SIDE = 1
+O_TYPE = 2
+O_PRICE = 3
+O_QTY = 4
+O_FILLED = 5
+O_STATUS = 6
+O_PLACED_BAR = 7
+O_DONE_BAR = 8
+O_TIF = 9
+O_REDUCE = 10
+O_TAG = 11
+O_SIZE_MODE = 12
+O_TAKER = 13  # marketable when placed: pays the taker rate
+O_LAST_HIT_BAR = 14
+O_AVG_FILL = 15
+O_REASON = 16
+O_LOCK = 17  # quote (buys) or base (sells) still reserved by this order
+O_FEES = 18
+N_ORDER = 19
+
+# --- fills ---
+F_ORDER = 0
+F_BAR = 1
+F_INST = 2
+F_SIDE = 3
+F_QTY = 4
+F_PRICE = 5
+F_FEE = 6
+F_TAKER = 7
+F_LIQUIDATION = 8
+F_SLIPPAGE = 9  # cost of slippage in quote
+N_FILL = 10
+
+# --- triggers ---
+T_INST = 0
+T_KIND = 1
+T_LEVEL = 2
+T_DIST = 3
+T_REF = 4
+T_ARMED_BAR = 5
+T_ACTIVE = 6
+T_TAG = 7
+T_FIRED_BAR = 8
+N_TRIGGER = 9
+
+# --- timers (int64) ---
+TM_DUE = 0
+TM_ACTIVE = 1
+TM_TAG = 2
+N_TIMER = 3
+
+# --- counters (int64) ---
+C_BAR = 0
+C_STAGE = 1
+C_N_ORDERS = 2
+C_N_ACTIVE = 3
+C_N_FILLS = 4
+C_N_TRIG = 5
+C_N_TIMERS = 6
+C_PEND_HEAD = 7
+C_PEND_TAIL = 8
+C_STARTED = 9
+C_N_TRAIL = 10
+C_N_MARKET = 11
+C_NEXT_TIMER = 12
+C_SIG_INST = 13
+C_ENDED = 14
+C_N_ACTIVE_TRIG = 15
+N_COUNTERS = 16
+
+# bar stages
+STAGE_NEW = 0
+STAGE_INTRABAR = 1
+STAGE_START = 2
+STAGE_TIMERS = 3
+STAGE_SIGNALS = 4
+STAGE_BAR = 5
+STAGE_DONE = 6
+
+NO_TIMER = np.iinfo(np.int64).max
+
+
+class SimState(NamedTuple):
+    ohlcv: np.ndarray  # f8[n, k, 5]
+    time_ms: np.ndarray  # i8[n]
+    inst: np.ndarray  # f8[k, N_INST]
+    funding: np.ndarray  # f8[n, k] or f8[0, k]
+    signals: np.ndarray  # i8[n, k] or i8[0, k]
+    params: np.ndarray  # f8[N_PARAMS]
+    account: np.ndarray  # f8[N_ACCOUNT]
+    pos: np.ndarray  # f8[k, N_POSITION]
+    orders: np.ndarray  # f8[cap, N_ORDER]
+    active: np.ndarray  # i8[cap]
+    fills: np.ndarray  # f8[cap, N_FILL]
+    trig: np.ndarray  # f8[cap, N_TRIGGER]
+    timers: np.ndarray  # i8[cap, N_TIMER]
+    pending: np.ndarray  # f8[cap, N_EVENT]
+    bounds: np.ndarray  # f8[k, 2]: lowest-side and highest-side levels that could act
+    path: np.ndarray  # f8[k, 4]: the current bar's intrabar path
+    vol_used: np.ndarray  # f8[k]: volume already taken in the current bar
+    cflow: np.ndarray  # f8[n]: non-trade cash flows (funding) per bar
+    counters: np.ndarray  # i8[N_COUNTERS]
+
+
+def allocate(
+    ohlcv: np.ndarray,
+    time_ms: np.ndarray,
+    inst: np.ndarray,
+    params: np.ndarray,
+    funding: np.ndarray | None = None,
+    signals: np.ndarray | None = None,
+    capacity: int = 1024,
+) -> SimState:
+    from tradetower.kernel_abi import N_EVENT
+
+    n, k = ohlcv.shape[0], ohlcv.shape[1]
+    if funding is None:
+        funding = np.zeros((0, k))
+    if signals is None:
+        signals = np.zeros((0, k), dtype=np.int64)
+    max_actions = int(params[P_MAX_ACTIONS])
+    account = np.zeros(N_ACCOUNT)
+    account[AC_CASH] = params[P_CASH0]
+    pos = np.zeros((k, N_POSITION))
+    pos[:, PS_LIQ] = np.nan
+    pos[:, PS_MARK] = np.nan
+    bounds = np.empty((k, 2))
+    bounds[:, 0] = -np.inf
+    bounds[:, 1] = np.inf
+    counters = np.zeros(N_COUNTERS, dtype=np.int64)
+    counters[C_NEXT_TIMER] = NO_TIMER
+    return SimState(
+        ohlcv=np.ascontiguousarray(ohlcv, dtype=np.float64),
+        time_ms=np.ascontiguousarray(time_ms, dtype=np.int64),
+        inst=np.ascontiguousarray(inst, dtype=np.float64),
+        funding=np.ascontiguousarray(funding, dtype=np.float64),
+        signals=np.ascontiguousarray(signals, dtype=np.int64),
+        params=np.ascontiguousarray(params, dtype=np.float64),
+        account=account,
+        pos=pos,
+        orders=np.zeros((capacity, N_ORDER)),
+        active=np.zeros(capacity, dtype=np.int64),
+        fills=np.zeros((capacity, N_FILL)),
+        trig=np.zeros((max(64, capacity // 4), N_TRIGGER)),
+        timers=np.zeros((64, N_TIMER), dtype=np.int64),
+        pending=np.zeros((max_actions * 2 + 16, N_EVENT)),
+        bounds=bounds,
+        path=np.full((k, 4), np.nan),
+        vol_used=np.zeros(k),
+        cflow=np.zeros(n),
+        counters=counters,
+    )
+
+
+def _bigger(a: np.ndarray, room: int) -> np.ndarray:
+    out = np.zeros((a.shape[0] * 2 + room, *a.shape[1:]), dtype=a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+def headroom(state: SimState) -> int:
+    """Rows a log must keep free before an event: one event can add this many at most."""
+    return int(state.params[P_MAX_ACTIONS]) + 8
+
+
+def grow(state: SimState) -> SimState:
+    """Double every log that lacks :func:`headroom` free rows (the kernels' own test)."""
+    c = state.counters
+    room = headroom(state)
+    changes = {}
+    if c[C_N_ORDERS] + room >= state.orders.shape[0]:
+        changes["orders"] = _bigger(state.orders, room)
+        changes["active"] = _bigger(state.active, room)
+    if c[C_N_FILLS] + room >= state.fills.shape[0]:
+        changes["fills"] = _bigger(state.fills, room)
+    if c[C_N_TRIG] + room >= state.trig.shape[0]:
+        changes["trig"] = _bigger(state.trig, room)
+    if c[C_N_TIMERS] + room >= state.timers.shape[0]:
+        changes["timers"] = _bigger(state.timers, room)
+    return state._replace(**changes)

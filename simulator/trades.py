@@ -1,0 +1,251 @@
+"""FIFO round trips from fills (PLATFORM.md §4 "Metrics", STRATEGIES.md §1 "PnL").
+
+A *trade* is one entry lot matched against one exit fill. Every fill opens at most one lot per
+instrument (the quantity left after it has closed the opposite lots), so lots opened by the same
+fill are merged by construction: one entry fill closed by one exit fill gives exactly one row, an
+entry closed by two exit fills gives two rows, and one exit fill that closes two entry lots gives
+two rows.
+
+Fees are pro-rated by quantity on both sides: a row carries ``entry_fee · q / entry_fill_qty`` and
+``exit_fee · q / exit_fill_qty`` for its matched quantity ``q``. A fill that reverses a position
+closes the old lots with its first part and opens a new lot with the remainder; its fee is split
+the same way. ``pnl`` is net of both fees, as everywhere in the project.
+
+Lots still open after the last fill are reported with ``is_open=True``: when a mark price is given
+for the instrument they are marked to it (``exit_price`` = mark, ``exit_fees`` = 0, ``pnl`` =
+unrealized PnL net of the pro-rated entry fees); otherwise ``exit_price``, ``gross_pnl``, ``pnl``
+and ``return_pct`` are NaN. Their ``exit_time`` / ``exit_bar`` are ``mark_time`` / ``mark_bar``
+when given, else NaT / -1.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["FILL_COLUMNS", "TRADE_COLUMNS", "fills_to_trades"]
+
+FILL_COLUMNS: tuple[str, ...] = ("timestamp", "bar", "instrument", "side", "qty", "price", "fee")
+
+TRADE_COLUMNS: tuple[str, ...] = (
+    "instrument",
+    "direction",
+    "qty",
+    "entry_time",
+    "exit_time",
+    "entry_bar",
+    "exit_bar",
+    "entry_price",
+    "exit_price",
+    "entry_fees",
+    "exit_fees",
+    "gross_pnl",
+    "pnl",
+    "return_pct",
+    "duration",
+    "is_open",
+)
+
+# A lot or fill remainder at or below this fraction of its original quantity is float residue
+# from repeated subtraction, not a position: it is treated as fully consumed.
+_QTY_RTOL = 1e-12
+
+_NAT_NS = np.iinfo(np.int64).min  # the int64 value of NaT
+
+
+@dataclass(slots=True)
+class _Lot:
+    direction: int  # +1 long, -1 short
+    qty: float  # remaining quantity
+    orig_qty: float  # quantity the lot was opened with
+    price: float
+    fee: float  # entry fee of the whole lot (already pro-rated from its fill)
+    time_ns: int
+    bar: int
+
+
+@dataclass(slots=True)
+class _Rows:
+    instrument: list[str]
+    direction: list[str]
+    qty: list[float]
+    entry_time: list[int]
+    exit_time: list[int]
+    entry_bar: list[int]
+    exit_bar: list[int]
+    entry_price: list[float]
+    exit_price: list[float]
+    entry_fees: list[float]
+    exit_fees: list[float]
+    is_open: list[bool]
+
+    @classmethod
+    def empty(cls) -> _Rows:
+        return cls([], [], [], [], [], [], [], [], [], [], [], [])
+
+    def add(
+        self,
+        instrument: str,
+        lot: _Lot,
+        qty: float,
+        exit_time: int,
+        exit_bar: int,
+        exit_price: float,
+        exit_fees: float,
+        is_open: bool,
+    ) -> None:
+        self.instrument.append(instrument)
+        self.direction.append("LONG" if lot.direction > 0 else "SHORT")
+        self.qty.append(qty)
+        self.entry_time.append(lot.time_ns)
+        self.exit_time.append(exit_time)
+        self.entry_bar.append(lot.bar)
+        self.exit_bar.append(exit_bar)
+        self.entry_price.append(lot.price)
+        self.exit_price.append(exit_price)
+        self.entry_fees.append(lot.fee * qty / lot.orig_qty)
+        self.exit_fees.append(exit_fees)
+        self.is_open.append(is_open)
+
+
+def _utc_ns(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """int64 nanoseconds since the epoch (UTC); tz-naive input is taken as UTC."""
+    idx = pd.DatetimeIndex(values)
+    idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
+    return np.asarray(idx.as_unit("ns").asi8, dtype=np.int64)
+
+
+def _ns_to_utc(values: list[int] | np.ndarray) -> pd.DatetimeIndex:
+    arr = np.asarray(values, dtype=np.int64).view("datetime64[ns]")
+    return pd.DatetimeIndex(arr).tz_localize("UTC")
+
+
+def _validate(fills: pd.DataFrame) -> None:
+    missing = [c for c in FILL_COLUMNS if c not in fills.columns]
+    if missing:
+        raise ValueError(f"fills lacks columns {missing}")
+    side = fills["side"].to_numpy()
+    if not np.isin(side, (1, -1)).all():
+        raise ValueError("fills.side must be +1 (buy) or -1 (sell)")
+    qty = fills["qty"].to_numpy(dtype=np.float64)
+    if not (np.isfinite(qty) & (qty > 0)).all():
+        raise ValueError("fills.qty must be finite and > 0")
+    fee = fills["fee"].to_numpy(dtype=np.float64)
+    if not (np.isfinite(fee) & (fee >= 0)).all():
+        raise ValueError("fills.fee must be finite and >= 0")
+    if not np.isfinite(fills["price"].to_numpy(dtype=np.float64)).all():
+        raise ValueError("fills.price must be finite")
+
+
+def fills_to_trades(
+    fills: pd.DataFrame,
+    mark_prices: Mapping[str, float] | None = None,
+    *,
+    mark_time: pd.Timestamp | None = None,
+    mark_bar: int | None = None,
+) -> pd.DataFrame:
+    """FIFO round trips per instrument, long and short, with fees pro-rated by quantity.
+
+    ``fills`` has the columns ``timestamp, bar, instrument, side (+1/-1), qty (> 0), price,
+    fee (>= 0, quote)``; they are processed in timestamp order (stable, so ties keep their row
+    order). Returns one row per (entry lot, exit fill) pair, closed trades in the order they were
+    closed, then the open lots in entry order, with the columns of ``TRADE_COLUMNS``.
+    """
+    _validate(fills)
+    ordered = fills.sort_values("timestamp", kind="stable") if len(fills) else fills
+    times = _utc_ns(ordered["timestamp"])
+    bars = ordered["bar"].to_numpy(dtype=np.int64)
+    instruments = [str(x) for x in ordered["instrument"].to_numpy()]
+    sides = ordered["side"].to_numpy(dtype=np.int64)
+    qtys = ordered["qty"].to_numpy(dtype=np.float64)
+    prices = ordered["price"].to_numpy(dtype=np.float64)
+    fees = ordered["fee"].to_numpy(dtype=np.float64)
+
+    books: dict[str, deque[_Lot]] = {}
+    rows = _Rows.empty()
+
+    for i in range(len(qtys)):
+        inst = instruments[i]
+        side = int(sides[i])
+        fill_qty = float(qtys[i])
+        price = float(prices[i])
+        fee = float(fees[i])
+        t_ns = int(times[i])
+        bar = int(bars[i])
+        book = books.setdefault(inst, deque())
+
+        remaining = fill_qty
+        # Close opposite lots first, oldest first.
+        while book and book[0].direction != side and remaining > _QTY_RTOL * fill_qty:
+            lot = book[0]
+            q = min(lot.qty, remaining)
+            rows.add(inst, lot, q, t_ns, bar, price, fee * q / fill_qty, is_open=False)
+            lot.qty -= q
+            remaining -= q
+            if lot.qty <= _QTY_RTOL * lot.orig_qty:
+                book.popleft()
+        # The remainder (the whole fill when flat or adding) opens one new lot.
+        if remaining > _QTY_RTOL * fill_qty:
+            book.append(
+                _Lot(
+                    direction=side,
+                    qty=remaining,
+                    orig_qty=remaining,
+                    price=price,
+                    fee=fee * remaining / fill_qty,
+                    time_ns=t_ns,
+                    bar=bar,
+                )
+            )
+
+    open_time = _NAT_NS if mark_time is None else int(_utc_ns(pd.DatetimeIndex([mark_time]))[0])
+    open_bar = -1 if mark_bar is None else int(mark_bar)
+    for inst, book in books.items():
+        mark = float("nan")
+        if mark_prices is not None and inst in mark_prices:
+            mark = float(mark_prices[inst])
+        for lot in book:
+            rows.add(inst, lot, lot.qty, open_time, open_bar, mark, 0.0, is_open=True)
+
+    return _frame(rows)
+
+
+def _frame(rows: _Rows) -> pd.DataFrame:
+    direction = np.where(np.asarray(rows.direction, dtype=object) == "LONG", 1.0, -1.0)
+    qty = np.asarray(rows.qty, dtype=np.float64)
+    entry_price = np.asarray(rows.entry_price, dtype=np.float64)
+    exit_price = np.asarray(rows.exit_price, dtype=np.float64)
+    entry_fees = np.asarray(rows.entry_fees, dtype=np.float64)
+    exit_fees = np.asarray(rows.exit_fees, dtype=np.float64)
+    gross = direction * (exit_price - entry_price) * qty
+    net = gross - entry_fees - exit_fees
+    notional = entry_price * qty
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ret = np.where(notional != 0, net / notional * 100.0, np.nan)
+    entry_time = _ns_to_utc(rows.entry_time)
+    exit_time = _ns_to_utc(rows.exit_time)
+    return pd.DataFrame(
+        {
+            "instrument": pd.Series(rows.instrument, dtype="str"),
+            "direction": pd.Series(rows.direction, dtype="str"),
+            "qty": qty,
+            "entry_time": entry_time,
+            "exit_time": exit_time,
+            "entry_bar": np.asarray(rows.entry_bar, dtype=np.int64),
+            "exit_bar": np.asarray(rows.exit_bar, dtype=np.int64),
+            "entry_price": entry_price,
+            "exit_price": exit_price,
+            "entry_fees": entry_fees,
+            "exit_fees": exit_fees,
+            "gross_pnl": gross,
+            "pnl": net,
+            "return_pct": ret,
+            "duration": exit_time - entry_time,
+            "is_open": np.asarray(rows.is_open, dtype=bool),
+        },
+        columns=list(TRADE_COLUMNS),
+    )

@@ -1,0 +1,125 @@
+"""SMA crossover: the engine's reference signal strategy.
+
+The fast and slow moving averages are computed vectorised up front; each crossing reaches the
+kernel as a signal at the close of its bar (+1 fast crosses above slow, -1 below), and the
+resulting market orders fill at the next bar's open. Long-only by default; ``reverse`` goes
+long or short on every crossing (needs a margin instrument).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from numba import njit
+from pydantic import Field, model_validator
+
+from tradetower import kernel_abi as K
+from tradetower.config import FrozenConfig
+from tradetower.domain.bars import MarketData
+from tradetower.domain.instrument import Instrument
+from tradetower.errors import ConfigError
+from tradetower.kernel_signature import KERNEL_SIGNATURE
+from tradetower.kernel_tools import place_nb
+from tradetower.strategy import KernelStrategy
+
+
+class SmaCrossConfig(FrozenConfig):
+    fast: int = Field(default=10, ge=1, le=10_000)
+    """Bars in the fast moving average."""
+    slow: int = Field(default=50, ge=2, le=100_000)
+    """Bars in the slow moving average."""
+    reverse: bool = False
+    """False: long-only (buy on a golden cross, sell on a death cross). True: long/short."""
+    size: float = Field(default=1.0, gt=0, le=1)
+    """Fraction of what the account can afford that each entry uses."""
+
+    @model_validator(mode="after")
+    def _fast_below_slow(self) -> SmaCrossConfig:
+        if self.fast >= self.slow:
+            raise ValueError(f"fast ({self.fast}) must be below slow ({self.slow})")
+        return self
+
+
+def sma(values: np.ndarray, window: int) -> np.ndarray:
+    """Simple moving average; NaN until ``window`` values are in."""
+    out = np.full(values.shape[0], np.nan)
+    if window > values.shape[0]:
+        return out
+    csum = np.cumsum(np.r_[0.0, values])
+    out[window - 1 :] = (csum[window:] - csum[:-window]) / window
+    return out
+
+
+def crossings(fast: np.ndarray, slow: np.ndarray) -> np.ndarray:
+    """+1 where ``fast`` crosses above ``slow``, -1 where below, else 0 (strict both sides)."""
+    codes = np.zeros(fast.shape[0], dtype=np.int64)
+    prev_below = fast[:-1] < slow[:-1]
+    prev_above = fast[:-1] > slow[:-1]
+    codes[1:][prev_below & (fast[1:] > slow[1:])] = 1
+    codes[1:][prev_above & (fast[1:] < slow[1:])] = -1
+    return codes
+
+
+@njit(KERNEL_SIGNATURE, cache=True)
+def sma_cross_on_event_nb(params, state, event, actions):  # type: ignore[no-untyped-def]
+    if event[K.E_TYPE] != K.EV_SIGNAL:
+        return 0
+    reverse = params[2] > 0
+    size = params[3]
+    inst = int(event[K.E_INST])
+    pos = event[K.E_POS_QTY]
+    code = event[K.E_CODE]
+    n = 0
+    if code > 0:
+        if pos < 0:
+            n = place_nb(actions, n, inst, 1.0, K.MARKET, np.nan, -pos, 0.0, False, False)
+        if pos <= 0:
+            n = place_nb(actions, n, inst, 1.0, K.MARKET, np.nan, size, 1.0, True, False)
+    elif code < 0:
+        if pos > 0:
+            n = place_nb(actions, n, inst, -1.0, K.MARKET, np.nan, pos, 0.0, False, False)
+        if reverse and pos >= 0:
+            n = place_nb(actions, n, inst, -1.0, K.MARKET, np.nan, size, -1.0, True, False)
+    state[0] += 1.0
+    return n
+
+
+class SmaCross(KernelStrategy):
+    """Moving-average crossover (see module docstring)."""
+
+    name = "sma_cross"
+    Config: ClassVar[type[SmaCrossConfig]] = SmaCrossConfig
+    kernel = sma_cross_on_event_nb
+
+    def __init__(self, config: SmaCrossConfig | None = None, **fields: Any) -> None:
+        super().__init__()
+        self.config = config if config is not None else SmaCrossConfig.parse(fields)
+
+    @property
+    def params(self) -> np.ndarray:
+        c = self.config
+        return np.array([c.fast, c.slow, 1.0 if c.reverse else 0.0, c.size])
+
+    def initial_state(self, data: MarketData) -> np.ndarray:
+        return np.zeros(1)
+
+    def signals(self, data: MarketData) -> np.ndarray:
+        out = np.zeros((data.n_bars, len(data.symbols)), dtype=np.int64)
+        for i in range(len(data.symbols)):
+            close = data.ohlcv[:, i, 3]
+            out[:, i] = crossings(sma(close, self.config.fast), sma(close, self.config.slow))
+        return out
+
+    def check(self, instruments: dict[str, Instrument]) -> None:
+        if self.config.reverse:
+            spot = [s for s, i in instruments.items() if not i.is_margin]
+            if spot:
+                raise ConfigError(
+                    "reverse",
+                    f"reverse=true sells short, which spot instrument(s) {', '.join(spot)} "
+                    "cannot do: use a margin instrument (CLI: --margin)",
+                )
+
+    def metrics(self) -> dict[str, Any]:
+        return {"signals_seen": int(self.state[0]) if self.state.size else 0}

@@ -1,0 +1,54 @@
+"""Shared fixtures: real sample history and small synthetic bars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+SHARED_REAL = ROOT.parent / "shared" / "data" / "real"
+
+
+def real_file(name: str) -> Path:
+    """A real sample: the shipped copy in data/, else the read-only shared folder."""
+    for folder in (DATA, SHARED_REAL):
+        if (folder / name).exists():
+            return folder / name
+    pytest.skip(f"real sample {name} not available")
+
+
+@pytest.fixture(scope="session")
+def eth_btc() -> pd.DataFrame:
+    return pd.read_parquet(real_file("binance_ETH-BTC_5m_2018-01.parquet"))
+
+
+def make_bars(rows: list[tuple[float, float, float, float]], volume: float = 1e9) -> pd.DataFrame:
+    """Bars from (open, high, low, close) tuples, one minute apart."""
+    index = pd.date_range("2024-01-01", periods=len(rows), freq="1min", tz="UTC")
+    frame = pd.DataFrame(rows, columns=["open", "high", "low", "close"], index=index)
+    frame["volume"] = volume
+    return frame.rename_axis("timestamp")
+
+
+def random_walk(n: int, seed: int = 0, start: float = 100.0, vol: float = 0.002) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    close = start * np.exp(np.cumsum(rng.normal(0, vol, n)))
+    open_ = np.r_[start, close[:-1]]
+    spread = np.abs(rng.normal(0, vol / 2, n))
+    high = np.maximum(open_, close) * (1 + spread)
+    low = np.minimum(open_, close) * (1 - spread)
+    index = pd.date_range("2024-01-01", periods=n, freq="1min", tz="UTC")
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": rng.uniform(1, 10, n) * 1e3,
+        },
+        index=index,
+    ).rename_axis("timestamp")

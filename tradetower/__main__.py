@@ -1,0 +1,5 @@
+import sys
+
+from tradetower.cli import main
+
+sys.exit(main())

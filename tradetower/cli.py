@@ -1,0 +1,165 @@
+"""The ``tradetower`` command. A composition root: it wires packages together lazily, so
+``tradetower --help`` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tradetower.errors import TradeTowerError
+
+DEFAULT_SAMPLE = "data/binance_ETH-BTC_5m_2018-01.parquet"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tradetower", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bt = sub.add_parser("backtest", help="run a strategy over bars on the simulated exchange")
+    bt.add_argument("--strategy", required=True, help="a name from `tradetower strategies`")
+    bt.add_argument(
+        "--data",
+        default=DEFAULT_SAMPLE,
+        help="Parquet or CSV with timestamp, open, high, low, close, volume",
+    )
+    bt.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="strategy parameter (repeatable)",
+    )
+    bt.add_argument("--symbol", default=None, help="instrument symbol (default: the file name)")
+    bt.add_argument("--cash", type=float, default=10_000.0)
+    bt.add_argument(
+        "--fees", type=float, default=None, help="fee rate for maker and taker, e.g. 0.001"
+    )
+    bt.add_argument("--maker-fee", type=float, default=0.0)
+    bt.add_argument("--taker-fee", type=float, default=0.0)
+    bt.add_argument("--tick", type=float, default=0.0, help="price tick (0 = no rounding)")
+    bt.add_argument("--lot", type=float, default=0.0, help="quantity step (0 = no rounding)")
+    bt.add_argument("--min-notional", type=float, default=0.0)
+    bt.add_argument("--margin", action="store_true", help="allow shorts and leverage")
+    bt.add_argument("--leverage", type=float, default=1.0)
+    bt.add_argument("--slippage-bps", type=float, default=0.0)
+    bt.add_argument(
+        "--participation", type=float, default=0.0, help="max share of bar volume per fill"
+    )
+    bt.add_argument("--intrabar", choices=("default", "conservative"), default="default")
+    bt.add_argument("--compat", choices=("backtesting.py",), default=None)
+    bt.add_argument(
+        "--no-close-at-end", action="store_true", help="leave positions open at the end"
+    )
+    bt.add_argument("--mode", choices=("auto", "python", "compiled"), default="auto")
+    bt.add_argument(
+        "--out",
+        default=None,
+        help="folder for orders/fills/trades/equity Parquet (default runs/<strategy>-<time>)",
+    )
+    bt.add_argument("--no-save", action="store_true", help="do not write artifacts")
+    bt.add_argument("--json", action="store_true", help="print metrics as JSON")
+
+    st = sub.add_parser("strategies", help="list the built-in strategies, or show one's parameters")
+    st.add_argument("action", nargs="?", choices=("list", "show"), default="list")
+    st.add_argument("name", nargs="?")
+    return parser
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from simulator.engine import backtest
+    from strategies import strategy_class
+    from tradetower.config import apply_overrides
+    from tradetower.domain import Instrument, read_bars
+
+    cls = strategy_class(args.strategy)
+    config = apply_overrides(cls.Config, args.overrides)
+    bars = read_bars(args.data)
+    symbol = args.symbol or Path(args.data).stem
+    instrument = Instrument(
+        symbol=symbol,
+        tick=args.tick,
+        lot=args.lot,
+        min_notional=args.min_notional,
+        maker_fee=args.maker_fee,
+        taker_fee=args.taker_fee,
+        margin=args.margin or args.leverage > 1,
+        leverage=args.leverage,
+    )
+    result = backtest(
+        cls(config),
+        {symbol: bars},
+        instrument={symbol: instrument},
+        mode=args.mode,
+        cash=args.cash,
+        fees=args.fees,
+        slippage_bps=args.slippage_bps,
+        participation=args.participation,
+        intrabar=args.intrabar,
+        compat=args.compat,
+        close_at_end=not args.no_close_at_end,
+    )
+    artifacts = None
+    if not args.no_save:
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        artifacts = str(result.save(args.out or Path("runs") / f"{args.strategy}-{stamp}"))
+    if args.json:
+        payload: dict[str, Any] = {
+            "strategy": result.strategy,
+            "params": result.params,
+            "data": str(args.data),
+            "metrics": result.metrics,
+            "artifacts": artifacts,
+        }
+        print(json.dumps(payload, indent=2, allow_nan=False, default=str))
+    else:
+        print(result.summary())
+        if artifacts:
+            print(f"\norders, fills, trades and equity written to {artifacts}/")
+    return 0
+
+
+def _strategies(args: argparse.Namespace) -> int:
+    from strategies import REGISTRY, strategy_class
+
+    if args.action == "list" or not args.name:
+        width = max(len(n) for n in REGISTRY)
+        for name, (_, _, summary) in sorted(REGISTRY.items()):
+            print(f"{name:<{width}}  {summary}")
+        return 0
+    cls = strategy_class(args.name)
+    schema = cls.Config.json_schema()
+    required = set(schema.get("required", []))
+    print(f"{args.name}: {cls.__doc__.strip().splitlines()[0] if cls.__doc__ else ''}")
+    print(f"{'parameter':<16} {'type':<8} {'range':<22} {'default':<10} meaning")
+    for field, spec in schema.get("properties", {}).items():
+        lo = spec.get("minimum", spec.get("exclusiveMinimum"))
+        hi = spec.get("maximum", spec.get("exclusiveMaximum"))
+        rng = (
+            ""
+            if lo is None and hi is None
+            else f"{lo if lo is not None else ''}..{hi if hi is not None else ''}"
+        )
+        default = "required" if field in required else json.dumps(spec.get("default"))
+        kind = spec.get("type", "")
+        print(f"{field:<16} {kind:<8} {rng:<22} {default:<10} {spec.get('description', '')}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "backtest":
+            return _backtest(args)
+        return _strategies(args)
+    except TradeTowerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""OHLCV bars: loading from Parquet or CSV, and the checks every file must pass.
+
+A bad file gets one :class:`~tradetower.errors.DataValidationError` naming the first bad row,
+never a traceback from deep inside the simulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from tradetower.errors import DataValidationError
+
+OHLCV = ("open", "high", "low", "close", "volume")
+REQUIRED = ("timestamp", *OHLCV)
+
+
+def read_bars(path: str | Path) -> pd.DataFrame:
+    """Read a Parquet or CSV file of bars and validate it (see :func:`validate_bars`)."""
+    p = Path(path)
+    if not p.exists():
+        raise DataValidationError(f"{p}: no such file")
+    suffix = p.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(p)
+        elif suffix in (".csv", ".txt"):
+            frame = pd.read_csv(p)
+        else:
+            raise DataValidationError(f"{p}: unknown format {suffix!r} (use .parquet or .csv)")
+    except DataValidationError:
+        raise
+    except Exception as exc:  # pyarrow and pandas raise many types for a corrupt file
+        raise DataValidationError(f"{p}: cannot be read ({exc})") from exc
+    try:
+        return validate_bars(frame)
+    except DataValidationError as exc:
+        raise DataValidationError(f"{p}: {exc}", row=exc.row, column=exc.column) from None
+
+
+def _to_utc(ts: pd.Series) -> pd.DatetimeIndex:
+    if pd.api.types.is_datetime64_any_dtype(ts):
+        idx = pd.DatetimeIndex(ts)
+        return idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
+    if pd.api.types.is_numeric_dtype(ts):
+        values = ts.to_numpy(dtype="float64")
+        finite = values[np.isfinite(values)]
+        unit: Literal["ms", "s"] = "ms" if finite.size and np.nanmax(np.abs(finite)) > 1e11 else "s"
+        return pd.DatetimeIndex(pd.to_datetime(values, unit=unit, utc=True))
+    return pd.DatetimeIndex(pd.to_datetime(ts.astype(str).tolist(), utc=True, format="mixed"))
+
+
+def validate_bars(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a clean frame indexed by UTC timestamps with float64 OHLCV columns.
+
+    Accepts the timestamp as a column (any case) or as a datetime index. Refuses missing
+    columns, unparseable or NaN values, unsorted or duplicate timestamps, ``high < low``,
+    an open or close outside ``[low, high]`` and negative volume; the message names the row.
+    """
+    df = frame.copy()
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    if "timestamp" not in df.columns:
+        for alias in ("ts", "time", "date", "datetime"):
+            if alias in df.columns:
+                df = df.rename(columns={alias: "timestamp"})
+                break
+        else:
+            if isinstance(df.index, pd.DatetimeIndex):
+                df = df.reset_index(names="timestamp")
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise DataValidationError(
+            f"missing column(s) {', '.join(missing)}; expected {', '.join(REQUIRED)}",
+            column=missing[0],
+        )
+    if len(df) == 0:
+        raise DataValidationError("the file holds no bars")
+    try:
+        index = _to_utc(df["timestamp"])
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DataValidationError(
+            f"timestamp column cannot be parsed ({exc})", column="timestamp"
+        ) from None
+    bad_ts = np.flatnonzero(pd.isna(index))
+    if bad_ts.size:
+        raise DataValidationError(
+            _row_msg(int(bad_ts[0]), "timestamp is missing"), row=int(bad_ts[0])
+        )
+    values = {}
+    for col in OHLCV:
+        numeric = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype="float64")
+        bad = np.flatnonzero(~np.isfinite(numeric))
+        if bad.size:
+            r = int(bad[0])
+            raise DataValidationError(
+                _row_msg(r, f"{col} is not a finite number ({df[col].iloc[r]!r})", index[r]),
+                row=r,
+                column=col,
+            )
+        values[col] = numeric
+    ns = index.asi8
+    step = np.diff(ns)
+    if step.size and (step <= 0).any():
+        r = int(np.flatnonzero(step <= 0)[0]) + 1
+        what = "duplicate timestamp" if step[r - 1] == 0 else "timestamps not sorted ascending"
+        raise DataValidationError(_row_msg(r, what, index[r]), row=r, column="timestamp")
+    o, h, lo, c, v = (values[k] for k in OHLCV)
+    checks = (
+        (h < lo, "high < low", "high"),
+        (o > h, "open above high", "open"),
+        (o < lo, "open below low", "open"),
+        (c > h, "close above high", "close"),
+        (c < lo, "close below low", "close"),
+        (v < 0, "negative volume", "volume"),
+    )
+    for mask, what, col in checks:
+        if mask.any():
+            r = int(np.flatnonzero(mask)[0])
+            detail = f"{what} (open={o[r]}, high={h[r]}, low={lo[r]}, close={c[r]}, volume={v[r]})"
+            raise DataValidationError(_row_msg(r, detail, index[r]), row=r, column=col)
+    out = pd.DataFrame(values, index=pd.DatetimeIndex(index, name="timestamp"))
+    return out
+
+
+def _row_msg(row: int, what: str, ts: object = None) -> str:
+    at = f" ({ts})" if ts is not None else ""
+    return f"row {row}{at}: {what}"
+
+
+@dataclass(frozen=True)
+class MarketData:
+    """Bars of one or more instruments on one shared timeline.
+
+    ``ohlcv[t, i, k]`` is field k (open, high, low, close, volume) of instrument i at bar t;
+    a bar an instrument lacks is NaN and produces no event for it.
+    """
+
+    symbols: tuple[str, ...]
+    index: pd.DatetimeIndex
+    ohlcv: np.ndarray
+
+    @property
+    def n_bars(self) -> int:
+        return int(self.ohlcv.shape[0])
+
+    def frame(self, symbol: str) -> pd.DataFrame:
+        i = self.symbols.index(symbol)
+        return pd.DataFrame(self.ohlcv[:, i, :], index=self.index, columns=list(OHLCV))
+
+    def close(self, symbol: str | None = None) -> pd.Series:
+        i = 0 if symbol is None else self.symbols.index(symbol)
+        name = self.symbols[i]
+        return pd.Series(self.ohlcv[:, i, 3], index=self.index, name=name)
+
+    @property
+    def time_ms(self) -> np.ndarray:
+        return np.asarray(self.index.asi8 // 1_000_000, dtype=np.int64)
+
+    @classmethod
+    def from_frames(cls, frames: Mapping[str, pd.DataFrame]) -> MarketData:
+        if not frames:
+            raise DataValidationError("no bars given")
+        clean = {sym: validate_bars(f) for sym, f in frames.items()}
+        index = clean[next(iter(clean))].index
+        for f in clean.values():
+            index = index.union(f.index)
+        cube = np.full((len(index), len(clean), len(OHLCV)), np.nan)
+        for i, f in enumerate(clean.values()):
+            cube[:, i, :] = f.reindex(index).to_numpy(dtype="float64")
+        return cls(
+            tuple(clean), pd.DatetimeIndex(index, name="timestamp"), np.ascontiguousarray(cube)
+        )
+
+    @classmethod
+    def coerce(cls, data: object, symbol: str = "ASSET") -> MarketData:
+        """Accept MarketData, one DataFrame, a mapping of symbol to DataFrame, or a file path."""
+        if isinstance(data, MarketData):
+            return data
+        if isinstance(data, pd.DataFrame):
+            return cls.from_frames({symbol: data})
+        if isinstance(data, Mapping):
+            return cls.from_frames(dict(data))
+        if isinstance(data, (str, Path)):
+            return cls.from_frames({symbol: read_bars(data)})
+        raise DataValidationError(f"cannot use {type(data).__name__} as bars")

@@ -1,0 +1,84 @@
+"""Instruments: what a venue trades and how it rounds prices and quantities."""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class AssetClass(StrEnum):
+    CRYPTO_SPOT = "CRYPTO_SPOT"
+    CRYPTO_FUTURES = "CRYPTO_FUTURES"
+    US_EQUITY = "US_EQUITY"
+    ETF = "ETF"
+    FUTURES = "FUTURES"
+    OPTIONS = "OPTIONS"
+    FOREX = "FOREX"
+
+
+MARGIN_CLASSES = frozenset({AssetClass.CRYPTO_FUTURES, AssetClass.FUTURES, AssetClass.FOREX})
+
+
+class Instrument(BaseModel):
+    """A tradable instrument with its venue rules.
+
+    ``tick`` and ``lot`` of 0 mean "no rounding" (a research default, never a venue's).
+    ``margin`` marks instruments that may be held short or with leverage; spot instruments
+    can only be bought with cash held and sold from base held.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    symbol: str = Field(min_length=1)
+    asset_class: AssetClass = AssetClass.CRYPTO_SPOT
+    tick: float = Field(default=0.0, ge=0)
+    lot: float = Field(default=0.0, ge=0)
+    min_qty: float = Field(default=0.0, ge=0)
+    min_notional: float = Field(default=0.0, ge=0)
+    maker_fee: float = Field(default=0.0, ge=0, le=0.1)
+    taker_fee: float = Field(default=0.0, ge=0, le=0.1)
+    leverage: float = Field(default=1.0, ge=1, le=125)
+    margin: bool | None = None
+    fractional: bool = True
+    multiplier: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _default_margin(self) -> Instrument:
+        if self.margin is None:
+            object.__setattr__(self, "margin", self.asset_class in MARGIN_CLASSES)
+        return self
+
+    @property
+    def is_margin(self) -> bool:
+        return bool(self.margin)
+
+    def round_price(self, price: float) -> float:
+        """Round a price to the tick, half up (STRATEGIES.md §1)."""
+        if self.tick <= 0:
+            return price
+        return float(_quantize(price, self.tick, ROUND_HALF_UP))
+
+    def floor_qty(self, qty: float) -> float:
+        """Round a quantity down to the lot step."""
+        if self.lot <= 0:
+            return qty
+        return float(_quantize(qty, self.lot, ROUND_FLOOR))
+
+    def decimals(self, step: float) -> int:
+        return _decimals(step)
+
+
+def _decimals(step: float) -> int:
+    if step <= 0:
+        return 12
+    return max(0, math.ceil(-math.log10(step) - 1e-9))
+
+
+def _quantize(value: float, step: float, rounding: str) -> Decimal:
+    d_step = Decimal(repr(step))
+    # A tiny epsilon guards values like 2.9999999999 that are 3 in decimal intent.
+    units = (Decimal(repr(value)) / d_step).quantize(Decimal("1e-9")).to_integral_value(rounding)
+    return units * d_step
