@@ -9,6 +9,7 @@ from simulator import backtest
 from strategies import SimpleGrid, SmaCross
 
 
+@pytest.mark.nojit
 def test_sma_cross_on_real_data_accounts_for_every_fill(eth_btc: pd.DataFrame) -> None:
     r = backtest(SmaCross(fast=10, slow=50), eth_btc, cash=10_000, fees=0.001)
     m = r.metrics
@@ -24,6 +25,7 @@ def test_sma_cross_on_real_data_accounts_for_every_fill(eth_btc: pd.DataFrame) -
     assert r.equity.iloc[-1] == pytest.approx(m["final_equity"], rel=1e-12)
 
 
+@pytest.mark.nojit
 def test_grid_compiled_and_python_paths_give_identical_logs(eth_btc: pd.DataFrame) -> None:
     c = float(eth_btc["close"].iloc[0])
 
@@ -38,6 +40,7 @@ def test_grid_compiled_and_python_paths_give_identical_logs(eth_btc: pd.DataFram
     assert compiled.metrics["grid_cycles"] == python.metrics["grid_cycles"] > 50
 
 
+@pytest.mark.nojit
 def test_grid_cycle_earns_step_less_fees() -> None:
     from conftest import make_bars
 
