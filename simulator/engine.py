@@ -105,13 +105,13 @@ def _funding(
         return None
     series = {data.symbols[0]: funding} if isinstance(funding, pd.Series) else dict(funding)
     out = np.zeros((data.n_bars, len(data.symbols)))
-    ns = data.index.asi8
+    ns = data.index.as_unit("ns").asi8
     for sym, s in series.items():
         if sym not in data.symbols:
             raise ConfigError("funding", f"funding for unknown symbol {sym!r}")
         idx = pd.DatetimeIndex(s.index)
         idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
-        pos = np.searchsorted(ns, idx.asi8, side="left")
+        pos = np.searchsorted(ns, idx.as_unit("ns").asi8, side="left")
         keep = pos < len(ns)
         np.add.at(out[:, data.symbols.index(sym)], pos[keep], s.to_numpy(dtype=float)[keep])
     return out

@@ -103,7 +103,7 @@ def validate_bars(frame: pd.DataFrame) -> pd.DataFrame:
                 column=col,
             )
         values[col] = numeric
-    ns = index.asi8
+    ns = index.as_unit("ns").asi8
     step = np.diff(ns)
     if step.size and (step <= 0).any():
         r = int(np.flatnonzero(step <= 0)[0]) + 1
@@ -159,7 +159,7 @@ class MarketData:
 
     @property
     def time_ms(self) -> np.ndarray:
-        return np.asarray(self.index.asi8 // 1_000_000, dtype=np.int64)
+        return np.asarray(self.index.as_unit("ms").asi8, dtype=np.int64)
 
     @classmethod
     def from_frames(cls, frames: Mapping[str, pd.DataFrame]) -> MarketData:
