@@ -97,7 +97,8 @@ A_TIF: Final = 6
 A_REDUCE_ONLY: Final = 7
 A_TAG: Final = 8
 A_SIZE_MODE: Final = 9
-A_ID: Final = 10  # cancel/disarm: target id; set_timer: due time (epoch ms)
+A_ID: Final = 10  # cancel/disarm: target id, or -1 for every one carrying A_TAG (cancel: of
+# A_INST, or all instruments when A_INST < 0); set_timer: due time (epoch ms)
 A_RESULT: Final = 11  # written back by the venue: the id it assigned
 N_ACTION: Final = 12
 

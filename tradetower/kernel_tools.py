@@ -32,3 +32,84 @@ def place_nb(
     a[K.A_SIZE_MODE] = K.SIZE_FRACTION if fraction else K.SIZE_UNITS
     a[K.A_REDUCE_ONLY] = 1.0 if reduce_only else 0.0
     return row + 1
+
+
+@njit(cache=True)
+def cancel_tag_nb(actions: np.ndarray, row: int, inst: int, tag: float) -> int:
+    """Cancel every open order of ``inst`` carrying ``tag`` (``inst`` < 0: any instrument)."""
+    a = actions[row]
+    a[:] = 0.0
+    a[K.A_KIND] = K.A_CANCEL
+    a[K.A_ID] = -1.0
+    a[K.A_INST] = inst
+    a[K.A_TAG] = tag
+    return row + 1
+
+
+@njit(cache=True)
+def cancel_all_nb(actions: np.ndarray, row: int, inst: int) -> int:
+    """Cancel every open order of ``inst`` (``inst`` < 0: every instrument)."""
+    a = actions[row]
+    a[:] = 0.0
+    a[K.A_KIND] = K.A_CANCEL_ALL
+    a[K.A_INST] = inst
+    return row + 1
+
+
+@njit(cache=True)
+def arm_cross_nb(
+    actions: np.ndarray, row: int, inst: int, level: float, up: bool, tag: float
+) -> int:
+    """Arm a trigger that fires when the price crosses ``level`` (up, or down)."""
+    a = actions[row]
+    a[:] = 0.0
+    a[K.A_KIND] = K.A_ARM_CROSS
+    a[K.A_INST] = inst
+    a[K.A_SIDE] = 1.0 if up else -1.0
+    a[K.A_PRICE] = level
+    a[K.A_TAG] = tag
+    return row + 1
+
+
+@njit(cache=True)
+def arm_trailing_nb(
+    actions: np.ndarray,
+    row: int,
+    inst: int,
+    reference: float,
+    distance: float,
+    long: bool,
+    tag: float,
+) -> int:
+    """Arm a trailing trigger ``distance`` (a fraction) from a running peak (long) or trough."""
+    a = actions[row]
+    a[:] = 0.0
+    a[K.A_KIND] = K.A_ARM_TRAILING
+    a[K.A_INST] = inst
+    a[K.A_SIDE] = 1.0 if long else -1.0
+    a[K.A_PRICE] = reference
+    a[K.A_QTY] = distance
+    a[K.A_TAG] = tag
+    return row + 1
+
+
+@njit(cache=True)
+def disarm_tag_nb(actions: np.ndarray, row: int, tag: float) -> int:
+    """Disarm every trigger carrying ``tag``."""
+    a = actions[row]
+    a[:] = 0.0
+    a[K.A_KIND] = K.A_DISARM
+    a[K.A_ID] = -1.0
+    a[K.A_TAG] = tag
+    return row + 1
+
+
+@njit(cache=True)
+def set_timer_nb(actions: np.ndarray, row: int, due_ms: float, tag: float) -> int:
+    """Fire a timer event at ``due_ms`` (epoch ms), carrying ``tag``."""
+    a = actions[row]
+    a[:] = 0.0
+    a[K.A_KIND] = K.A_SET_TIMER
+    a[K.A_ID] = due_ms
+    a[K.A_TAG] = tag
+    return row + 1

@@ -97,6 +97,8 @@ def update_bounds_nb(st: S.SimState) -> None:
         typ = st.orders[oid, S.O_TYPE]
         side = st.orders[oid, S.O_SIDE]
         px = st.orders[oid, S.O_PRICE]
+        if st.orders[oid, S.O_TIF] == K.IOC:
+            n_market += 1  # acts (fills or expires) on its first bar, whatever the range
         if typ == K.MARKET:
             n_market += 1
         elif (typ == K.LIMIT and side > 0) or (typ == K.STOP and side < 0):
@@ -320,6 +322,22 @@ def set_timer_nb(st: S.SimState, due_ms: int, tag: float) -> int:
 
 
 @njit(cache=True)
+def cancel_tagged_nb(st: S.SimState, inst: int, tag: float) -> float:
+    """Cancel every open order of ``inst`` (all instruments if < 0) carrying ``tag``."""
+    count = 0.0
+    j = 0
+    while j < st.counters[S.C_N_ACTIVE]:
+        oid = st.active[j]
+        o = st.orders[oid]
+        if o[S.O_TAG] == tag and (inst < 0 or int(o[S.O_INST]) == inst):
+            cancel_order_nb(st, oid, K.R_USER, True)
+            count += 1.0
+        else:
+            j += 1
+    return count
+
+
+@njit(cache=True)
 def apply_actions_nb(st: S.SimState, actions: np.ndarray, n: int) -> None:
     """Carry out ``n`` action rows, writing each assigned id back into ``A_RESULT``."""
     for r in range(n):
@@ -329,14 +347,23 @@ def apply_actions_nb(st: S.SimState, actions: np.ndarray, n: int) -> None:
         if kind == K.A_PLACE:
             res = place_order_nb(st, a)
         elif kind == K.A_CANCEL:
-            res = 1.0 if cancel_order_nb(st, int(a[K.A_ID]), K.R_USER, True) else 0.0
+            if a[K.A_ID] >= 0:
+                res = 1.0 if cancel_order_nb(st, int(a[K.A_ID]), K.R_USER, True) else 0.0
+            else:
+                res = cancel_tagged_nb(st, int(a[K.A_INST]), a[K.A_TAG])
         elif kind == K.A_ARM_CROSS or kind == K.A_ARM_TRAILING:
             res = arm_trigger_nb(st, a, kind)
         elif kind == K.A_SET_TIMER:
             res = set_timer_nb(st, int(a[K.A_ID]), a[K.A_TAG])
         elif kind == K.A_DISARM:
             tid = int(a[K.A_ID])
-            if 0 <= tid < st.counters[S.C_N_TRIG] and st.trig[tid, S.T_ACTIVE] != 0:
+            if tid < 0:
+                res = 0.0
+                for j in range(st.counters[S.C_N_TRIG]):
+                    if st.trig[j, S.T_ACTIVE] != 0 and st.trig[j, S.T_TAG] == a[K.A_TAG]:
+                        st.trig[j, S.T_ACTIVE] = 0.0
+                        res += 1.0
+            elif tid < st.counters[S.C_N_TRIG] and st.trig[tid, S.T_ACTIVE] != 0:
                 st.trig[tid, S.T_ACTIVE] = 0.0
                 res = 1.0
             else:
