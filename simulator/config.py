@@ -12,7 +12,7 @@ COMPAT_MODES = ("backtesting.py",)
 
 
 class SimConfig(FrozenConfig):
-    cash: float = Field(default=10_000.0, gt=0)
+    cash: float = Field(default=10_000.0, ge=0)
     """Starting quote balance."""
     fees: float | None = Field(default=None, ge=0, le=0.1)
     """One fee rate for maker and taker (a fraction: 0.001 = 0.1%); overrides the instrument's."""

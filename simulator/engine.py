@@ -123,6 +123,7 @@ def backtest(
     *,
     instrument: Instrument | Mapping[str, Instrument] | None = None,
     funding: pd.Series | Mapping[str, pd.Series] | None = None,
+    holdings: Mapping[str, float] | None = None,
     mode: Mode = "auto",
     symbol: str = "ASSET",
     config: SimConfig | None = None,
@@ -131,10 +132,11 @@ def backtest(
     """Run ``strategy`` over ``data`` on the simulated exchange.
 
     ``data`` is a DataFrame of bars, a mapping of symbol to DataFrame, a file path or
-    :class:`MarketData`. ``settings`` are :class:`SimConfig` fields (``cash``, ``fees``,
-    ``slippage_bps``, ``participation``, ``intrabar``, ``compat``...). ``mode`` picks the
-    driver: ``compiled`` keeps a kernel strategy inside numba, ``python`` calls back at every
-    event; ``auto`` compiles when it can.
+    :class:`MarketData`. ``holdings`` is base the account holds at the start, by symbol (a
+    spot seller such as BTD needs it; valued at the first close). ``settings`` are
+    :class:`SimConfig` fields (``cash``, ``fees``, ``slippage_bps``, ``participation``,
+    ``intrabar``, ``compat``...). ``mode`` picks the driver: ``compiled`` keeps a kernel
+    strategy inside numba, ``python`` calls back at every event; ``auto`` compiles when it can.
     """
     configure_numba_cache()
     cfg = SimConfig.parse({**(config.model_dump() if config else {}), **settings})
@@ -158,6 +160,9 @@ def backtest(
         signals=_signals(strategy, market),
         capacity=cfg.capacity,
     )
+    initial_pos = _holdings(holdings, market)
+    state.pos[:, S.PS_QTY] = initial_pos
+    state.pos[:, S.PS_AVG] = np.where(initial_pos != 0, market.ohlcv[0, :, 3], 0.0)
     driver = Driver(state, strategy, market.symbols, tuple(instruments.values()))
     use_compiled = mode == "compiled" or (mode == "auto" and isinstance(strategy, KernelStrategy))
     if use_compiled:
@@ -166,7 +171,18 @@ def backtest(
         driver.run_python()
     driver.stop(cfg.close_at_end)
     elapsed_ms = (time.perf_counter() - started) * 1e3
-    return build_result(strategy, driver.state, market, instruments, cfg, elapsed_ms)
+    return build_result(strategy, driver.state, market, instruments, cfg, elapsed_ms, initial_pos)
+
+
+def _holdings(holdings: Mapping[str, float] | None, market: MarketData) -> np.ndarray:
+    out = np.zeros(len(market.symbols))
+    for sym, qty in (holdings or {}).items():
+        if sym not in market.symbols:
+            raise ConfigError("holdings", f"holdings for unknown symbol {sym!r}")
+        if not qty >= 0:
+            raise ConfigError("holdings", f"holdings of {sym} must be ≥ 0 (got {qty})")
+        out[market.symbols.index(sym)] = qty
+    return out
 
 
 def build_result(
@@ -176,12 +192,13 @@ def build_result(
     instruments: dict[str, Instrument],
     cfg: SimConfig,
     elapsed_ms: float,
+    initial_pos: np.ndarray | None = None,
 ) -> BacktestResult:
     symbols = market.symbols
     index = market.index
     orders = orders_frame(st, symbols, index)
     fills = fills_frame(st, symbols, index)
-    pos, _cash, equity = positions_and_equity(st, cfg.cash)
+    pos, _cash, equity = positions_and_equity(st, cfg.cash, initial_pos)
     closes = pd.DataFrame(st.ohlcv[:, :, 3], index=index, columns=list(symbols)).ffill()
     marks = {s: float(closes[s].iloc[-1]) for s in symbols}
     trades = fills_to_trades(

@@ -82,7 +82,9 @@ def fills_frame(st: S.SimState, symbols: tuple[str, ...], index: pd.DatetimeInde
     )
 
 
-def positions_and_equity(st: S.SimState, cash0: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def positions_and_equity(
+    st: S.SimState, cash0: float, initial_pos: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-bar positions [n, k], cash [n] and equity [n], rebuilt from the fill log.
 
     Cash and positions change only at fills (and funding), so the curve needs no per-bar work
@@ -96,6 +98,8 @@ def positions_and_equity(st: S.SimState, cash0: float) -> tuple[np.ndarray, np.n
     np.add.at(cash_delta, bars, -signed * f[:, S.F_PRICE] - f[:, S.F_FEE])
     pos_delta = np.zeros((n, k))
     np.add.at(pos_delta, (bars, f[:, S.F_INST].astype(np.int64)), signed)
+    if initial_pos is not None:
+        pos_delta[0] += initial_pos
     pos = np.cumsum(pos_delta, axis=0)
     pos[np.abs(pos) < 1e-12] = 0.0
     cash = cash0 + np.cumsum(cash_delta)
@@ -157,9 +161,10 @@ class BacktestResult:
         import vectorbt as vbt
 
         close_df = close.to_frame() if isinstance(close, pd.Series) else close
-        size = pd.DataFrame(0.0, index=close_df.index, columns=close_df.columns)
-        price = pd.DataFrame(np.nan, index=close_df.index, columns=close_df.columns)
-        fees = pd.DataFrame(0.0, index=close_df.index, columns=close_df.columns)
+        # Plain arrays: pandas' copy-on-write makes ``DataFrame.values`` read-only.
+        size = np.zeros(close_df.shape)
+        price = np.full(close_df.shape, np.nan)
+        fees = np.zeros(close_df.shape)
         f = self.fills
         if f.duplicated(["bar", "instrument"]).any():
             raise ValueError("several fills in one bar and instrument cannot map to from_orders")
@@ -167,14 +172,15 @@ class BacktestResult:
         bars = f["bar"].to_numpy(dtype=np.int64)
         qty = f["qty"].to_numpy(dtype=float)
         px = f["price"].to_numpy(dtype=float)
-        size.values[bars, cols] = f["side"].to_numpy(dtype=float) * qty
-        price.values[bars, cols] = px
-        fees.values[bars, cols] = f["fee"].to_numpy(dtype=float) / (qty * px)
+        size[bars, cols] = f["side"].to_numpy(dtype=float) * qty
+        price[bars, cols] = px
+        fees[bars, cols] = f["fee"].to_numpy(dtype=float) / (qty * px)
+        idx, columns = close_df.index, close_df.columns
         return vbt.Portfolio.from_orders(
             close_df,
-            size=size,
-            price=price,
-            fees=fees,
+            size=pd.DataFrame(size, index=idx, columns=columns),
+            price=pd.DataFrame(price, index=idx, columns=columns),
+            fees=pd.DataFrame(fees, index=idx, columns=columns),
             init_cash=init_cash if init_cash is not None else self.config.get("cash", 10_000.0),
             cash_sharing=True,
             group_by=True,
