@@ -56,7 +56,8 @@ PS_AVG = 1
 PS_LOCKED = 2  # base reserved by resting spot sells
 PS_LIQ = 3  # liquidation price, NaN when none
 PS_MARK = 4  # last known price
-N_POSITION = 5
+PS_FROM = 5  # path position of the current bar where the position last changed
+N_POSITION = 6
 
 # --- orders (the order log; an order's id is its row) ---
 O_INST = 0
@@ -123,7 +124,7 @@ C_PEND_HEAD = 7
 C_PEND_TAIL = 8
 C_STARTED = 9
 C_N_TRAIL = 10
-C_N_MARKET = 11
+C_N_MARKET = 11  # open orders that act on any bar (market, IOC): no bar is quiet
 C_NEXT_TIMER = 12
 C_SIG_INST = 13
 C_ENDED = 14
@@ -173,70 +174,29 @@ def allocate(
     signals: np.ndarray | None = None,
     capacity: int = 1024,
 ) -> SimState:
-    from tradetower.kernel_abi import N_EVENT
+    """A fresh venue state over the given bars (see :func:`simulator.nb.alloc.allocate_nb`)."""
+    from simulator.nb.alloc import allocate_nb
 
-    n, k = ohlcv.shape[0], ohlcv.shape[1]
+    k = ohlcv.shape[1]
     if funding is None:
         funding = np.zeros((0, k))
     if signals is None:
         signals = np.zeros((0, k), dtype=np.int64)
-    max_actions = int(params[P_MAX_ACTIONS])
-    account = np.zeros(N_ACCOUNT)
-    account[AC_CASH] = params[P_CASH0]
-    pos = np.zeros((k, N_POSITION))
-    pos[:, PS_LIQ] = np.nan
-    pos[:, PS_MARK] = np.nan
-    bounds = np.empty((k, 2))
-    bounds[:, 0] = -np.inf
-    bounds[:, 1] = np.inf
-    counters = np.zeros(N_COUNTERS, dtype=np.int64)
-    counters[C_NEXT_TIMER] = NO_TIMER
-    return SimState(
-        ohlcv=np.ascontiguousarray(ohlcv, dtype=np.float64),
-        time_ms=np.ascontiguousarray(time_ms, dtype=np.int64),
-        inst=np.ascontiguousarray(inst, dtype=np.float64),
-        funding=np.ascontiguousarray(funding, dtype=np.float64),
-        signals=np.ascontiguousarray(signals, dtype=np.int64),
-        params=np.ascontiguousarray(params, dtype=np.float64),
-        account=account,
-        pos=pos,
-        orders=np.zeros((capacity, N_ORDER)),
-        active=np.zeros(capacity, dtype=np.int64),
-        fills=np.zeros((capacity, N_FILL)),
-        trig=np.zeros((max(64, capacity // 4), N_TRIGGER)),
-        timers=np.zeros((64, N_TIMER), dtype=np.int64),
-        pending=np.zeros((max_actions * 2 + 16, N_EVENT)),
-        bounds=bounds,
-        path=np.full((k, 4), np.nan),
-        vol_used=np.zeros(k),
-        cflow=np.zeros(n),
-        counters=counters,
+    state: SimState = allocate_nb(
+        np.ascontiguousarray(ohlcv, dtype=np.float64),
+        np.ascontiguousarray(time_ms, dtype=np.int64),
+        np.ascontiguousarray(inst, dtype=np.float64),
+        np.ascontiguousarray(params, dtype=np.float64),
+        np.ascontiguousarray(funding, dtype=np.float64),
+        np.ascontiguousarray(signals, dtype=np.int64),
+        int(capacity),
     )
-
-
-def _bigger(a: np.ndarray, room: int) -> np.ndarray:
-    out = np.zeros((a.shape[0] * 2 + room, *a.shape[1:]), dtype=a.dtype)
-    out[: a.shape[0]] = a
-    return out
-
-
-def headroom(state: SimState) -> int:
-    """Rows a log must keep free before an event: one event can add this many at most."""
-    return int(state.params[P_MAX_ACTIONS]) + 8
+    return state
 
 
 def grow(state: SimState) -> SimState:
-    """Double every log that lacks :func:`headroom` free rows (the kernels' own test)."""
-    c = state.counters
-    room = headroom(state)
-    changes = {}
-    if c[C_N_ORDERS] + room >= state.orders.shape[0]:
-        changes["orders"] = _bigger(state.orders, room)
-        changes["active"] = _bigger(state.active, room)
-    if c[C_N_FILLS] + room >= state.fills.shape[0]:
-        changes["fills"] = _bigger(state.fills, room)
-    if c[C_N_TRIG] + room >= state.trig.shape[0]:
-        changes["trig"] = _bigger(state.trig, room)
-    if c[C_N_TIMERS] + room >= state.timers.shape[0]:
-        changes["timers"] = _bigger(state.timers, room)
-    return state._replace(**changes)
+    """Double every log that is close to full (see :func:`simulator.nb.alloc.grow_nb`)."""
+    from simulator.nb.alloc import grow_nb
+
+    grown: SimState = grow_nb(state)
+    return grown

@@ -1,0 +1,115 @@
+"""Allocating and growing the venue state inside numba (the engine and sweeps share these)."""
+
+import numpy as np
+from numba import njit
+
+from simulator import state as S
+from tradetower import kernel_abi as K
+
+
+@njit(cache=True)
+def allocate_nb(
+    ohlcv: np.ndarray,
+    time_ms: np.ndarray,
+    inst: np.ndarray,
+    params: np.ndarray,
+    funding: np.ndarray,
+    signals: np.ndarray,
+    capacity: int,
+) -> S.SimState:
+    n = ohlcv.shape[0]
+    k = ohlcv.shape[1]
+    max_actions = int(params[S.P_MAX_ACTIONS])
+    account = np.zeros(S.N_ACCOUNT)
+    account[S.AC_CASH] = params[S.P_CASH0]
+    pos = np.zeros((k, S.N_POSITION))
+    pos[:, S.PS_LIQ] = np.nan
+    pos[:, S.PS_MARK] = np.nan
+    bounds = np.empty((k, 2))
+    bounds[:, 0] = -np.inf
+    bounds[:, 1] = np.inf
+    counters = np.zeros(S.N_COUNTERS, dtype=np.int64)
+    counters[S.C_NEXT_TIMER] = S.NO_TIMER
+    return S.SimState(
+        ohlcv,
+        time_ms,
+        inst,
+        funding,
+        signals,
+        params,
+        account,
+        pos,
+        np.zeros((capacity, S.N_ORDER)),
+        np.zeros(capacity, dtype=np.int64),
+        np.zeros((capacity, S.N_FILL)),
+        np.zeros((max(64, capacity // 4), S.N_TRIGGER)),
+        np.zeros((64, S.N_TIMER), dtype=np.int64),
+        np.zeros((max_actions * 2 + 16, K.N_EVENT)),
+        bounds,
+        np.full((k, 4), np.nan),
+        np.zeros(k),
+        np.zeros(n),
+        counters,
+    )
+
+
+@njit(cache=True)
+def _bigger_f(a: np.ndarray, room: int) -> np.ndarray:
+    out = np.zeros((a.shape[0] * 2 + room, a.shape[1]))
+    out[: a.shape[0]] = a
+    return out
+
+
+@njit(cache=True)
+def _bigger_i(a: np.ndarray, room: int) -> np.ndarray:
+    out = np.zeros((a.shape[0] * 2 + room, a.shape[1]), dtype=np.int64)
+    out[: a.shape[0]] = a
+    return out
+
+
+@njit(cache=True)
+def headroom_nb(st: S.SimState) -> int:
+    """Rows a log must keep free before an event: one event can add this many at most."""
+    return int(st.params[S.P_MAX_ACTIONS]) + 8
+
+
+@njit(cache=True)
+def grow_nb(st: S.SimState) -> S.SimState:
+    """Double every log that lacks :func:`headroom_nb` free rows (the loop's own test)."""
+    c = st.counters
+    room = headroom_nb(st)
+    orders, active = st.orders, st.active
+    if c[S.C_N_ORDERS] + room >= orders.shape[0]:
+        orders = _bigger_f(orders, room)
+        active = np.zeros(orders.shape[0], dtype=np.int64)
+        active[: st.active.shape[0]] = st.active
+    fills = st.fills
+    if c[S.C_N_FILLS] + room >= fills.shape[0]:
+        fills = _bigger_f(fills, room)
+    trig = st.trig
+    if c[S.C_N_TRIG] + room >= trig.shape[0]:
+        trig = _bigger_f(trig, room)
+    timers = st.timers
+    if c[S.C_N_TIMERS] + room >= timers.shape[0]:
+        timers = _bigger_i(timers, room)
+    return S.SimState(
+        st.ohlcv,
+        st.time_ms,
+        st.inst,
+        st.funding,
+        st.signals,
+        st.params,
+        st.account,
+        st.pos,
+        orders,
+        active,
+        fills,
+        trig,
+        timers,
+        st.pending,
+        st.bounds,
+        st.path,
+        st.vol_used,
+        st.cflow,
+        st.counters,
+    )
