@@ -88,6 +88,7 @@ class SimpleGrid(KernelStrategy):
     name = "simple_grid"
     Config: ClassVar[type[SimpleGridConfig]] = SimpleGridConfig
     kernel = simple_grid_on_event_nb
+    SWEEP_EXTRAS: ClassVar[dict[str, int]] = {"grid_cycles": S_CYCLES}
 
     def __init__(self, config: SimpleGridConfig | None = None, **fields: Any) -> None:
         super().__init__()

@@ -1,0 +1,180 @@
+"""Parameter sweeps inside numba: one compiled kernel, many parameter vectors, ``prange``.
+
+Each combination allocates its own venue state, runs to the end, and is reduced to a row of
+metrics before the next one starts, so memory stays flat in the number of combinations.
+Compiled at import with an explicit signature: import this module lazily.
+"""
+
+from typing import Any
+
+import numpy as np
+from numba import njit, prange, types
+
+from simulator import state as S
+from simulator.nb.alloc import allocate_nb, grow_nb
+from simulator.nb.compiled import KERNEL_TYPE, run_kernel_nb
+from simulator.nb.loop import finish_nb
+from simulator.nb.orders import apply_actions_nb
+from tradetower import kernel_abi as K
+
+M_FINAL_EQUITY = 0
+M_RETURN_PCT = 1
+M_MAX_DRAWDOWN_PCT = 2
+M_N_FILLS = 3
+M_N_ORDERS = 4
+M_FEES = 5
+M_EXPOSURE_PCT = 6
+N_METRICS = 7
+METRIC_NAMES = (
+    "final_equity",
+    "return_pct",
+    "max_drawdown_pct",
+    "n_fills",
+    "n_orders",
+    "fees_paid",
+    "exposure_pct",
+)
+
+
+@njit(cache=True)
+def reduce_metrics_nb(st: S.SimState, out: np.ndarray) -> None:
+    """Equity at every bar close rebuilt from the fill log in one pass, reduced to metrics."""
+    n = st.ohlcv.shape[0]
+    k = st.ohlcv.shape[1]
+    cash = st.params[S.P_CASH0]
+    pos = np.zeros(k)
+    close = np.zeros(k)
+    nf = st.counters[S.C_N_FILLS]
+    j = 0
+    peak = -np.inf
+    worst = 0.0
+    in_pos = 0
+    eq = cash
+    for t in range(n):
+        while j < nf and st.fills[j, S.F_BAR] == t:
+            f = st.fills[j]
+            signed = f[S.F_SIDE] * f[S.F_QTY]
+            cash -= signed * f[S.F_PRICE] + f[S.F_FEE]
+            pos[int(f[S.F_INST])] += signed
+            j += 1
+        cash += st.cflow[t]
+        eq = cash
+        held = False
+        for i in range(k):
+            c = st.ohlcv[t, i, 3]
+            if c == c:
+                close[i] = c
+            if abs(pos[i]) > 1e-12:
+                eq += pos[i] * close[i]
+                held = True
+        if held:
+            in_pos += 1
+        if eq > peak:
+            peak = eq
+        if peak > 0:
+            dd = eq / peak - 1.0
+            if dd < worst:
+                worst = dd
+    cash0 = st.params[S.P_CASH0]
+    out[M_FINAL_EQUITY] = eq
+    out[M_RETURN_PCT] = (eq / cash0 - 1.0) * 100.0 if cash0 > 0 else np.nan
+    out[M_MAX_DRAWDOWN_PCT] = worst * 100.0
+    out[M_N_FILLS] = nf
+    out[M_N_ORDERS] = st.counters[S.C_N_ORDERS]
+    out[M_FEES] = st.account[S.AC_FEES]
+    out[M_EXPOSURE_PCT] = in_pos / n * 100.0
+
+
+@njit(cache=True)
+def run_one_nb(
+    ohlcv: np.ndarray,
+    time_ms: np.ndarray,
+    inst: np.ndarray,
+    simparams: np.ndarray,
+    kernel: Any,
+    params: np.ndarray,
+    kstate: np.ndarray,
+    capacity: int,
+    close_at_end: bool,
+    extra_idx: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """One whole backtest of a compiled kernel, reduced to ``out``."""
+    k = ohlcv.shape[1]
+    st = allocate_nb(
+        ohlcv,
+        time_ms,
+        inst,
+        simparams,
+        np.zeros((0, k)),
+        np.zeros((0, k), dtype=np.int64),
+        capacity,
+    )
+    ev = np.zeros(K.N_EVENT)
+    actions = np.zeros((int(simparams[S.P_MAX_ACTIONS]), K.N_ACTION))
+    while True:
+        et = run_kernel_nb(st, kernel, params, kstate, ev, actions)
+        if et != K.EV_BUFFER_FULL:
+            break
+        st = grow_nb(st)
+    ev[:] = 0.0
+    ev[K.E_TYPE] = K.EV_STOP
+    ev[K.E_BAR] = ohlcv.shape[0] - 1
+    n_act = kernel(params, kstate, ev, actions)
+    if n_act > 0:
+        st = grow_nb(st)
+        apply_actions_nb(st, actions, n_act)
+    finish_nb(st, close_at_end)
+    reduce_metrics_nb(st, out)
+    for e in range(extra_idx.shape[0]):
+        out[N_METRICS + e] = kstate[extra_idx[e]]
+
+
+@njit(
+    types.void(
+        types.float64[:, :, ::1],
+        types.int64[::1],
+        types.float64[:, ::1],
+        types.float64[::1],
+        KERNEL_TYPE,
+        types.float64[:, ::1],
+        types.float64[:, ::1],
+        types.int64[::1],
+        types.int64,
+        types.boolean,
+        types.int64[::1],
+        types.float64[:, ::1],
+    ),
+    parallel=True,
+    cache=True,
+)
+def sweep_nb(  # type: ignore[no-untyped-def]
+    ohlcv,
+    time_ms,
+    inst,
+    simparams,
+    kernel,
+    params,
+    kstates,
+    order,
+    capacity,
+    close_at_end,
+    extra_idx,
+    out,
+):
+    """Run every row of ``params``/``kstates`` (in the given ``order``) into ``out`` rows."""
+    for c in prange(order.shape[0]):
+        j = order[c]
+        run_one_nb(
+            ohlcv,
+            time_ms,
+            inst,
+            simparams,
+            kernel,
+            params[j].copy(),
+            kstates[j].copy(),
+            capacity,
+            close_at_end,
+            extra_idx,
+            out[j],
+        )
