@@ -4,13 +4,21 @@ The fast and slow moving averages are computed vectorised up front; each crossin
 kernel as a signal at the close of its bar (+1 fast crosses above slow, -1 below), and the
 resulting market orders fill at the next bar's open. Long-only by default; ``reverse`` goes
 long or short on every crossing (needs a margin instrument).
+
+``style="backtesting.py"`` reproduces backtesting.py's own ``SmaCross`` example bar for bar (run
+it with ``compat="backtesting.py"``): its SMA is pandas' rolling mean, whose rounding decides
+crossings where the two averages are exactly equal, and it answers *every* crossing with
+``position.close(); buy()`` (or ``sell()``), so a crossing in the direction already held (the
+averages touched without crossing in between) closes the position and enters again at the
+current equity. The default style keeps such a position and uses a cumulative-sum SMA.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+import pandas as pd
 from numba import njit
 from pydantic import Field, model_validator
 
@@ -33,6 +41,8 @@ class SmaCrossConfig(FrozenConfig):
     """False: long-only (buy on a golden cross, sell on a death cross). True: long/short."""
     size: float = Field(default=1.0, gt=0, le=1)
     """Fraction of what the account can afford that each entry uses."""
+    style: Literal["tradetower", "backtesting.py"] = "tradetower"
+    """backtesting.py: its SMA arithmetic, and close-and-re-enter on a repeated crossing."""
 
     @model_validator(mode="after")
     def _fast_below_slow(self) -> SmaCrossConfig:
@@ -48,6 +58,16 @@ def sma(values: np.ndarray, window: int) -> np.ndarray:
         return out
     csum = np.cumsum(np.r_[0.0, values])
     out[window - 1 :] = (csum[window:] - csum[:-window]) / window
+    return out
+
+
+def sma_rolling(values: np.ndarray, window: int) -> np.ndarray:
+    """Simple moving average as pandas' ``rolling(window).mean()`` computes it (backtesting.py's
+    ``SMA``): the same floats, so exact ties between two averages come out the same way."""
+    arr = np.asarray(values, dtype=np.float64)
+    if window > arr.shape[0]:
+        return np.full(arr.shape[0], np.nan)
+    out: np.ndarray = pd.Series(arr).rolling(window).mean().to_numpy(dtype=np.float64)
     return out
 
 
@@ -67,19 +87,25 @@ def sma_cross_on_event_nb(params, state, event, actions):  # type: ignore[no-unt
         return 0
     reverse = params[2] > 0
     size = params[3]
+    # backtesting.py style: a crossing in the direction already held closes and re-enters.
+    reenter = params[4] > 0
     inst = int(event[K.E_INST])
     pos = event[K.E_POS_QTY]
     code = event[K.E_CODE]
     n = 0
     if code > 0:
-        if pos < 0:
-            n = place_nb(actions, n, inst, 1.0, K.MARKET, np.nan, -pos, 0.0, False, False)
-        if pos <= 0:
+        if pos < 0 or (reenter and pos > 0):
+            n = place_nb(
+                actions, n, inst, -np.sign(pos), K.MARKET, np.nan, abs(pos), 0.0, False, False
+            )
+        if pos <= 0 or reenter:
             n = place_nb(actions, n, inst, 1.0, K.MARKET, np.nan, size, 1.0, True, False)
     elif code < 0:
-        if pos > 0:
-            n = place_nb(actions, n, inst, -1.0, K.MARKET, np.nan, pos, 0.0, False, False)
-        if reverse and pos >= 0:
+        if pos > 0 or (reenter and reverse and pos < 0):
+            n = place_nb(
+                actions, n, inst, -np.sign(pos), K.MARKET, np.nan, abs(pos), 0.0, False, False
+            )
+        if reverse and (pos >= 0 or reenter):
             n = place_nb(actions, n, inst, -1.0, K.MARKET, np.nan, size, -1.0, True, False)
     state[0] += 1.0
     return n
@@ -99,16 +125,19 @@ class SmaCross(KernelStrategy):
     @property
     def params(self) -> np.ndarray:
         c = self.config
-        return np.array([c.fast, c.slow, 1.0 if c.reverse else 0.0, c.size])
+        peer = 1.0 if c.style == "backtesting.py" else 0.0
+        return np.array([c.fast, c.slow, 1.0 if c.reverse else 0.0, c.size, peer])
 
     def initial_state(self, data: MarketData) -> np.ndarray:
         return np.zeros(1)
 
     def signals(self, data: MarketData) -> np.ndarray:
+        c = self.config
+        average = sma_rolling if c.style == "backtesting.py" else sma
         out = np.zeros((data.n_bars, len(data.symbols)), dtype=np.int64)
         for i in range(len(data.symbols)):
             close = data.ohlcv[:, i, 3]
-            out[:, i] = crossings(sma(close, self.config.fast), sma(close, self.config.slow))
+            out[:, i] = crossings(average(close, c.fast), average(close, c.slow))
         return out
 
     def check(self, instruments: dict[str, Instrument]) -> None:
