@@ -1,46 +1,80 @@
-"""Point numba's on-disk cache at a folder keyed by our sources and the numba version.
+"""Keep numba's on-disk cache correct when sources that cached kernels call change.
 
-numba's cache does not notice edits in other modules that a cached function calls (for
-example the constants of :mod:`tradetower.kernel_abi`), so a stale kernel could silently
-produce old results. Keying the folder on a hash of every package source avoids that.
+numba's cache notices edits to the file that defines a cached function, but not to other
+modules it calls (the constants of :mod:`tradetower.kernel_abi`, the simulator's kernels, a
+shared helper): a stale kernel would silently produce old results. So the cache lives in one
+folder (``$TRADETOWER_CACHE_DIR``, default ``~/.cache/tradetower``, ``/numba``), and a stamp
+of two source fingerprints decides what to drop:
+
+* the engine (kernel ABI, bot header, simulator state and kernels) changed: drop the cache of
+  every TradeTower package;
+* only strategies changed: drop the strategies' cache alone, so editing a bot does not
+  recompile the simulator's loop.
+
+Other libraries' cached functions (vectorbt's, say) are never touched. An explicit
+``NUMBA_CACHE_DIR`` from the user wins and is left alone.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 from pathlib import Path
 
-# Everything a cached kernel can call into. Other modules (CLI, results) do not key the cache.
-_KERNEL_SOURCES = (
+ROOT = Path(__file__).resolve().parent.parent
+ENGINE_SOURCES = (
     "tradetower/kernel_abi.py",
     "tradetower/kernel_signature.py",
     "tradetower/kernel_tools.py",
+    "tradetower/bots/*.py",
+    "tradetower/lifecycle.py",
     "simulator/state.py",
     "simulator/nb/*.py",
-    "strategies/**/*.py",
 )
+STRATEGY_SOURCES = ("strategies/**/*.py",)
+PACKAGE_DIRS = ("tradetower", "tradetower/bots", "simulator", "simulator/nb", "strategies")
 _configured = False
 
 
-def source_fingerprint() -> str:
-    """A short hash of the kernel sources and the numba version."""
+def _fingerprint(patterns: tuple[str, ...]) -> str:
     import numba
 
-    root = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256(numba.__version__.encode())
-    for pattern in _KERNEL_SOURCES:
-        for path in sorted(root.glob(pattern)):
-            digest.update(str(path.relative_to(root)).encode())
+    for pattern in patterns:
+        for path in sorted(ROOT.glob(pattern)):
+            digest.update(str(path.relative_to(ROOT)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def configure_numba_cache() -> None:
-    """Set numba's cache folder once, before any cached function is compiled.
+def source_fingerprint() -> str:
+    """A short hash of every source a cached kernel can depend on."""
+    return _fingerprint(ENGINE_SOURCES + STRATEGY_SOURCES)
 
-    An explicit ``NUMBA_CACHE_DIR`` from the user wins. Otherwise the folder is
-    ``$TRADETOWER_CACHE_DIR`` (default ``~/.cache/tradetower``) ``/numba/<fingerprint>``.
+
+def cache_folder() -> str:
+    base = os.environ.get("TRADETOWER_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "tradetower",
+    )
+    return os.path.join(base, "numba")
+
+
+def _drop(folder: str, package_dirs: tuple[str, ...]) -> None:
+    from numba.core.caching import _CacheLocator
+
+    for rel in package_dirs:
+        probe = str(ROOT / rel / "__init__.py")
+        sub = _CacheLocator.get_suitable_cache_subpath(probe)  # type: ignore[no-untyped-call]
+        shutil.rmtree(os.path.join(folder, sub), ignore_errors=True)
+
+
+def configure_numba_cache() -> None:
+    """Point numba's cache at :func:`cache_folder` and drop what the sources made stale.
+
+    Call once, before any cached function is compiled or loaded.
     """
     global _configured
     if _configured:
@@ -48,12 +82,24 @@ def configure_numba_cache() -> None:
     _configured = True
     if os.environ.get("NUMBA_CACHE_DIR"):
         return
-    base = os.environ.get("TRADETOWER_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "tradetower",
-    )
-    folder = os.path.join(base, "numba", source_fingerprint())
+    folder = cache_folder()
     os.makedirs(folder, exist_ok=True)
+    stamp_file = os.path.join(folder, "tradetower-sources.json")
+    now = {"engine": _fingerprint(ENGINE_SOURCES), "strategies": _fingerprint(STRATEGY_SOURCES)}
+    try:
+        with open(stamp_file) as fh:
+            before = json.load(fh)
+    except (OSError, ValueError):
+        before = {}
+    if before.get("engine") != now["engine"]:
+        _drop(folder, PACKAGE_DIRS)
+    elif before.get("strategies") != now["strategies"]:
+        _drop(folder, ("strategies",))
+    if before != now:
+        tmp = f"{stamp_file}.{os.getpid()}"
+        with open(tmp, "w") as fh:
+            json.dump(now, fh)
+        os.replace(tmp, stamp_file)
     import numba.core.config
 
     numba.core.config.CACHE_DIR = folder  # type: ignore[attr-defined]
