@@ -145,6 +145,9 @@ def backtest(
     cfg, instruments = apply_compat(cfg, instruments)
     if cfg.start_bar >= market.n_bars:
         raise ConfigError("start_bar", f"must be below the number of bars ({market.n_bars})")
+    adopt = getattr(strategy, "adopt_compat", None)
+    if cfg.compat is not None and callable(adopt):
+        adopt(cfg.compat)
     started = time.perf_counter()
     if isinstance(strategy, KernelStrategy):
         strategy.prepare(market)

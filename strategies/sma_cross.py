@@ -140,6 +140,11 @@ class SmaCross(KernelStrategy):
             out[:, i] = crossings(average(close, c.fast), average(close, c.slow))
         return out
 
+    def adopt_compat(self, mode: str) -> None:
+        """Under ``--compat backtesting.py`` behave as backtesting.py's SmaCross example."""
+        if mode == "backtesting.py" and "style" not in self.config.model_fields_set:
+            self.config = self.config.replace(style="backtesting.py")
+
     def check(self, instruments: dict[str, Instrument]) -> None:
         if self.config.reverse:
             spot = [s for s, i in instruments.items() if not i.is_margin]
