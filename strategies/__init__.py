@@ -16,7 +16,16 @@ REGISTRY: dict[str, tuple[str, str, str]] = {
         "SimpleGrid",
         "Minimal spot grid of resting limit orders",
     ),
+    "grid": ("strategies.grid", "Grid", "Spot grid: trailing up/down, pump protection, SL/TP"),
+    "dca": ("strategies.dca", "Dca", "Dollar-cost averaging with a safety-order ladder (spot)"),
+    "dca_futures": (
+        "strategies.dca_futures",
+        "DcaFutures",
+        "DCA on futures with leverage and liquidation buffer",
+    ),
+    "combo": ("strategies.combo", "Combo", "Futures: DCA entries below, grid exits above"),
 }
+"""name → (module, class, one-line summary); `tradetower strategies` lists it."""
 
 
 def strategy_class(name: str) -> Any:

@@ -134,20 +134,43 @@ def _strategies(args: argparse.Namespace) -> int:
     cls = strategy_class(args.name)
     schema = cls.Config.json_schema()
     required = set(schema.get("required", []))
-    print(f"{args.name}: {cls.__doc__.strip().splitlines()[0] if cls.__doc__ else ''}")
-    print(f"{'parameter':<16} {'type':<8} {'range':<22} {'default':<10} meaning")
-    for field, spec in schema.get("properties", {}).items():
-        lo = spec.get("minimum", spec.get("exclusiveMinimum"))
-        hi = spec.get("maximum", spec.get("exclusiveMaximum"))
-        rng = (
-            ""
-            if lo is None and hi is None
-            else f"{lo if lo is not None else ''}..{hi if hi is not None else ''}"
-        )
-        default = "required" if field in required else json.dumps(spec.get("default"))
-        kind = spec.get("type", "")
-        print(f"{field:<16} {kind:<8} {rng:<22} {default:<10} {spec.get('description', '')}")
+    doc = cls.__doc__.strip().splitlines()[0] if cls.__doc__ else ""
+    rows = [
+        _param_row(name, spec, schema, name in required)
+        for name, spec in schema.get("properties", {}).items()
+    ]
+    print(f"{args.name}: {doc}")
+    widths = [max(len(r[c]) for r in [*rows, _HEADER]) for c in range(4)]
+    for row in [_HEADER, *rows]:
+        cells = [row[c].ljust(widths[c]) for c in range(4)]
+        print("  ".join(cells) + "  " + row[4])
     return 0
+
+
+_HEADER = ("parameter", "type", "range / choices", "default", "meaning")
+
+
+def _param_row(
+    name: str, spec: dict[str, Any], schema: dict[str, Any], required: bool
+) -> tuple[str, ...]:
+    """One row of `strategies show`: optional fields (anyOf with null) and enums resolved."""
+    options = spec.get("anyOf", [spec])
+    picked = next((o for o in options if o.get("type") != "null"), options[0])
+    if "$ref" in picked:
+        picked = schema.get("$defs", {}).get(picked["$ref"].rsplit("/", 1)[-1], picked)
+    kind = str(picked.get("type", ""))
+    if "enum" in picked:
+        kind, rng = "enum", ", ".join(str(v) for v in picked["enum"])
+    else:
+        lo = picked.get("minimum", picked.get("exclusiveMinimum"))
+        hi = picked.get("maximum", picked.get("exclusiveMaximum"))
+        lo_s = "" if lo is None else ("> " if "exclusiveMinimum" in picked else "") + f"{lo}"
+        hi_s = "" if hi is None else ("< " if "exclusiveMaximum" in picked else "") + f"{hi}"
+        rng = "" if lo is None and hi is None else f"{lo_s} .. {hi_s}".strip()
+    if any(o.get("type") == "null" for o in options):
+        kind += " | none"
+    default = "required" if required else json.dumps(spec.get("default"))
+    return (name, kind, rng, default, str(spec.get("description", "")))
 
 
 def main(argv: list[str] | None = None) -> int:
