@@ -24,6 +24,12 @@ REGISTRY: dict[str, tuple[str, str, str]] = {
         "DCA on futures with leverage and liquidation buffer",
     ),
     "combo": ("strategies.combo", "Combo", "Futures: DCA entries below, grid exits above"),
+    "futures_grid": (
+        "strategies.futures_grid",
+        "FuturesGrid",
+        "Futures grid: LONG, SHORT or NEUTRAL, with liquidation buffer",
+    ),
+    "twap": ("strategies.twap", "Twap", "Time-weighted execution of a base quantity in slices"),
 }
 """name → (module, class, one-line summary); `tradetower strategies` lists it."""
 
