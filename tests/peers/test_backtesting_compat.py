@@ -264,6 +264,15 @@ def test_backtesting_py_style_matches_at_ties_and_repeated_crossings(commission:
         t["entry_bar"].to_numpy()[1:] == t["exit_bar"].to_numpy()[:-1]
     )
     assert again.sum() >= 5
-    # Our default style keeps the position on a repeated crossing: here it trades differently.
-    default = run_ours(bars, commission, fast=3, slow=7)
-    assert default.metrics["n_trades"] != stats["# Trades"]
+    # --compat alone selects this style: the run without an explicit style is the same run.
+    implied = run_ours(bars, commission, fast=3, slow=7)
+    pd.testing.assert_frame_equal(implied.fills, ours.fills)
+    # Our own style keeps the position on a repeated crossing: here it trades differently.
+    own = backtest(
+        SmaCross(fast=3, slow=7, reverse=True, style="tradetower"),
+        bars,
+        cash=CASH,
+        fees=commission,
+        compat="backtesting.py",
+    )
+    assert own.metrics["n_trades"] != stats["# Trades"]
