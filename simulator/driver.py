@@ -52,8 +52,10 @@ class SimContext:
         return row
 
     def _next_id(self, counter: int, kinds: tuple[int, ...]) -> int:
+        """The id the venue will assign: its counter plus same-kind actions queued before."""
         d = self._d
-        queued = int(np.isin(d.actions[: d.n_actions - 1, K.A_KIND], kinds).sum())
+        kind_col = d.actions[:, K.A_KIND]
+        queued = sum(1 for r in range(d.n_actions - 1) if kind_col[r] in kinds)
         return int(d.state.counters[counter]) + queued
 
     # --- actions ---

@@ -30,6 +30,8 @@ REGISTRY: dict[str, tuple[str, str, str]] = {
         "Futures grid: LONG, SHORT or NEUTRAL, with liquidation buffer",
     ),
     "twap": ("strategies.twap", "Twap", "Time-weighted execution of a base quantity in slices"),
+    "btd": ("strategies.btd", "Btd", "Buy the dip: spot grid with investment and profit in base"),
+    "loop": ("strategies.loop", "Loop", "Spot grid around a fixed entry, no stop loss"),
 }
 """name → (module, class, one-line summary); `tradetower strategies` lists it."""
 

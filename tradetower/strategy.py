@@ -228,6 +228,7 @@ class KernelStrategy(Strategy):
 
     def __init__(self) -> None:
         self.state = np.zeros(0)
+        self._params_vector: np.ndarray | None = None
 
     @property
     def params(self) -> np.ndarray:
@@ -239,6 +240,10 @@ class KernelStrategy(Strategy):
     def prepare(self, data: MarketData) -> None:
         """Reset the kernel state for a new run over ``data``."""
         self.state = np.ascontiguousarray(self.initial_state(data), dtype=np.float64)
+        self._params_vector = None
 
     def handle(self, ctx: StrategyContext, row: np.ndarray) -> None:
-        ctx.run_kernel(type(self).kernel, self.params, self.state, row)
+        # params are fixed for a run: build the vector once (after prepare and any check).
+        if self._params_vector is None:
+            self._params_vector = np.ascontiguousarray(self.params, dtype=np.float64)
+        ctx.run_kernel(type(self).kernel, self._params_vector, self.state, row)
