@@ -237,7 +237,7 @@ def build_result(
     metrics["slippage_cost"] = float(st.account[S.AC_SLIPPAGE])
     metrics["n_liquidations"] = int(fills["liquidation"].sum())
     metrics["elapsed_ms"] = round(elapsed_ms, 3)
-    metrics.update(strategy.metrics())
+    metrics.update(json_safe(strategy.metrics()))
     params = strategy_params(strategy)
     return BacktestResult(
         strategy=getattr(strategy, "name", type(strategy).__name__),
@@ -254,6 +254,19 @@ def build_result(
             "instruments": {s: i.model_dump(mode="json") for s, i in instruments.items()},
         },
     )
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON values: numpy scalars to Python, non-finite floats to None (JSON null)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def strategy_params(strategy: Strategy) -> dict[str, Any]:

@@ -8,6 +8,13 @@ from tradetower import kernel_abi as K
 
 
 @njit(cache=True)
+def pending_rows_nb(order_rows: int, max_actions: int) -> int:
+    """Rows the queue of pending events needs. Each queued event is the cancel or refusal of a
+    distinct order, so the queue never holds more entries than the order log has rows."""
+    return order_rows + 2 * max_actions + 16
+
+
+@njit(cache=True)
 def allocate_nb(
     ohlcv: np.ndarray,
     time_ms: np.ndarray,
@@ -44,7 +51,7 @@ def allocate_nb(
         np.zeros((capacity, S.N_FILL)),
         np.zeros((max(64, capacity // 4), S.N_TRIGGER)),
         np.zeros((64, S.N_TIMER), dtype=np.int64),
-        np.zeros((max_actions * 2 + 16, K.N_EVENT)),
+        np.zeros((pending_rows_nb(capacity, max_actions), K.N_EVENT)),
         bounds,
         np.full((k, 4), np.nan),
         np.zeros(k),
@@ -92,6 +99,11 @@ def grow_nb(st: S.SimState) -> S.SimState:
     timers = st.timers
     if c[S.C_N_TIMERS] + room >= timers.shape[0]:
         timers = _bigger_i(timers, room)
+    pending = st.pending
+    need = pending_rows_nb(orders.shape[0], int(st.params[S.P_MAX_ACTIONS]))
+    if pending.shape[0] < need:
+        pending = np.zeros((need, pending.shape[1]))
+        pending[: st.pending.shape[0]] = st.pending
     return S.SimState(
         st.ohlcv,
         st.time_ms,
@@ -106,7 +118,7 @@ def grow_nb(st: S.SimState) -> S.SimState:
         fills,
         trig,
         timers,
-        st.pending,
+        pending,
         st.bounds,
         st.path,
         st.vol_used,

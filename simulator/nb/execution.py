@@ -142,19 +142,29 @@ def execute_order_nb(st: S.SimState, oid: int, price: float, ev: np.ndarray) -> 
     taker = o[S.O_TAKER]
     rate = inst[S.I_TAKER] if taker > 0 else inst[S.I_MAKER]
     remaining = o[S.O_QTY] - o[S.O_FILLED]
-    if o[S.O_SIZE_MODE] == K.SIZE_FRACTION and o[S.O_FILLED] == 0.0:
+    sized_now = False
+    if o[S.O_SIZE_MODE] == K.SIZE_FRACTION:
+        # Sized once, at its first touch; from then on the order is in units (a bar whose
+        # volume allowance is used up must not apply the fraction a second time).
         est = slipped_price_nb(st, i, side, price, 0.0, t) if typ != K.LIMIT else price
         afford = affordable_qty_nb(st, i, side, est, rate, o[S.O_LOCK])
         remaining = floor_qty_nb(afford * o[S.O_QTY], inst[S.I_LOT], inst[S.I_LOT_DEC])
         o[S.O_QTY] = remaining
+        o[S.O_SIZE_MODE] = K.SIZE_UNITS
+        sized_now = True
     qty = remaining
     part = st.params[S.P_PARTICIPATION]
+    vol_capped = False
     if part > 0.0:
         room = part * st.ohlcv[t, i, 4] - st.vol_used[i]
-        qty = min(qty, floor_qty_nb(max(room, 0.0), inst[S.I_LOT], inst[S.I_LOT_DEC]))
+        allowed = floor_qty_nb(max(room, 0.0), inst[S.I_LOT], inst[S.I_LOT_DEC])
+        if allowed < qty:
+            qty = allowed
+            vol_capped = True
         if qty <= 0.0 and remaining > 0.0:
             return K.EV_NONE
     pos = st.pos[i, S.PS_QTY]
+    pos_capped = False
     if o[S.O_REDUCE] > 0:
         if pos == 0.0 or (pos > 0) == (side > 0):
             finish_order_nb(st, oid, K.ST_CANCELLED, K.R_REDUCE_ONLY)
@@ -174,15 +184,34 @@ def execute_order_nb(st: S.SimState, oid: int, price: float, ev: np.ndarray) -> 
                 o[S.O_TAG],
             )
             return K.EV_CANCEL
-        qty = min(qty, abs(pos))
+        if abs(pos) < qty:
+            qty = abs(pos)
+            pos_capped = True
     px = price
     if typ != K.LIMIT:
         px = slipped_price_nb(st, i, side, price, qty, t)
     cap = affordable_qty_nb(st, i, side, px, rate, o[S.O_LOCK])
-    if qty > cap + 1e-12:
+    funds_capped = qty > cap * (1.0 + 1e-9) + 1e-12
+    if funds_capped:
+        wanted = qty
         qty = floor_qty_nb(cap, inst[S.I_LOT], inst[S.I_LOT_DEC])
-    if qty <= 0.0 or qty < inst[S.I_MIN_QTY] or qty * px < inst[S.I_MIN_NOTIONAL] - 1e-12:
-        reason = K.R_INSUFFICIENT_FUNDS if qty < remaining else K.R_MIN_SIZE
+        if sized_now:
+            # A fraction of what the account affords: a worse price than estimated (volume
+            # slippage) makes the order smaller, not short of funds.
+            o[S.O_QTY] -= wanted - qty
+            funds_capped = False
+    if sized_now and remaining <= 0.0:
+        funds_capped = True  # a fraction of nothing: the account affords no unit at all
+    # The minimums apply to an order's first fill (its size may be set only now, for fraction
+    # sizing), never to the later slices a volume cap cuts it into.
+    below_min = o[S.O_FILLED] == 0.0 and (
+        qty < inst[S.I_MIN_QTY] or qty * px < inst[S.I_MIN_NOTIONAL] - 1e-12
+    )
+    if qty <= 0.0 or below_min:
+        if vol_capped and not funds_capped and qty > 0.0:
+            # The bar's volume allowance is below the minimums: wait for a bar with more.
+            return K.EV_NONE
+        reason = K.R_INSUFFICIENT_FUNDS if funds_capped else K.R_MIN_SIZE
         finish_order_nb(st, oid, K.ST_CANCELLED, reason)
         update_bounds_nb(st)
         write_event_nb(
@@ -214,8 +243,15 @@ def execute_order_nb(st: S.SimState, oid: int, price: float, ev: np.ndarray) -> 
     if left <= 1e-12:
         left = 0.0
         finish_order_nb(st, oid, K.ST_FILLED, -1)
-    elif o[S.O_TIF] == K.IOC:
-        finish_order_nb(st, oid, K.ST_CANCELLED, K.R_IOC_UNFILLED)
+    elif o[S.O_TIF] == K.IOC or funds_capped or pos_capped:
+        # What is left cannot wait: an IOC remainder, the part the account could not pay for,
+        # or the part of a reduce-only order beyond the position it closed.
+        reason = K.R_IOC_UNFILLED
+        if funds_capped:
+            reason = K.R_INSUFFICIENT_FUNDS
+        elif pos_capped:
+            reason = K.R_REDUCE_ONLY
+        finish_order_nb(st, oid, K.ST_CANCELLED, reason)
         push_pending_nb(
             st,
             K.EV_CANCEL,
@@ -224,7 +260,7 @@ def execute_order_nb(st: S.SimState, oid: int, price: float, ev: np.ndarray) -> 
             side,
             o[S.O_PRICE],
             o[S.O_FILLED],
-            K.R_IOC_UNFILLED,
+            reason,
             left,
             o[S.O_TAG],
         )

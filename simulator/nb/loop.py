@@ -11,6 +11,7 @@ import numpy as np
 from numba import njit
 
 from simulator import state as S
+from simulator.nb.alloc import pending_rows_nb
 from simulator.nb.execution import (
     apply_fill_nb,
     apply_funding_nb,
@@ -21,10 +22,18 @@ from simulator.nb.execution import (
 from simulator.nb.orders import (
     apply_actions_nb,
     cancel_order_nb,
+    finish_order_nb,
     update_bounds_nb,
     write_event_nb,
 )
-from simulator.nb.path import hit_down_nb, hit_up_nb, set_path_nb, trail_hit_nb
+from simulator.nb.path import (
+    hit_down_from_nb,
+    hit_down_nb,
+    hit_up_from_nb,
+    hit_up_nb,
+    set_path_nb,
+    trail_hit_nb,
+)
 from tradetower import kernel_abi as K
 
 
@@ -49,7 +58,12 @@ def is_quiet_nb(st: S.SimState, t: int) -> bool:
     if c[S.C_NEXT_TIMER] < bar_end_ms_nb(st, t):
         return False
     for i in range(st.bounds.shape[0]):
-        if st.signals.shape[0] > 0 and st.signals[t, i] != 0 and c[S.C_STARTED] != 0:
+        if (
+            st.signals.shape[0] > 0
+            and st.signals[t, i] != 0
+            and c[S.C_STARTED] != 0
+            and not np.isnan(st.ohlcv[t, i, 3])
+        ):
             return False
         if st.funding.shape[0] > 0 and st.funding[t, i] != 0.0 and st.pos[i, S.PS_QTY] != 0.0:
             return False
@@ -73,6 +87,7 @@ def enter_bar_nb(st: S.SimState, t: int) -> None:
             adverse = 1 if q >= 0 else -1
         set_path_nb(st.path[i], o, st.ohlcv[t, i, 1], st.ohlcv[t, i, 2], st.ohlcv[t, i, 3], adverse)
         st.pos[i, S.PS_MARK] = o
+        st.pos[i, S.PS_FROM] = 0.0
         st.vol_used[i] = 0.0
     apply_funding_nb(st, t)
 
@@ -131,10 +146,12 @@ def intrabar_event_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
                 liq = st.pos[i, S.PS_LIQ]
                 if np.isnan(liq) or np.isnan(st.path[i, 0]):
                     continue
+                # Only the part of the bar after the position last changed can liquidate it.
+                start = st.pos[i, S.PS_FROM]
                 if st.pos[i, S.PS_QTY] > 0:
-                    p = hit_down_nb(st.path[i], liq)
+                    p = hit_down_from_nb(st.path[i], liq, start)
                 else:
-                    p = hit_up_nb(st.path[i], liq)
+                    p = hit_up_from_nb(st.path[i], liq, start)
                 if p >= 0 and p < best_pos:
                     best_pos, best_kind, best_id = p, 0, i
                     best_px = st.path[i, 0] if p == 0.0 else liq
@@ -181,9 +198,42 @@ def intrabar_event_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
             )
             return K.EV_TRIGGER
         et = execute_order_nb(st, best_id, best_px, ev)
+        if et == K.EV_FILL:
+            st.pos[int(st.orders[best_id, S.O_INST]), S.PS_FROM] = best_pos
         if et != K.EV_NONE:
             return et
         # The bar's volume allowance was used up: look for the next hit.
+
+
+@njit(cache=True)
+def expire_ioc_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
+    """Cancel one IOC order that had its first bar (t) and is still open; EV_NONE when none."""
+    for j in range(st.counters[S.C_N_ACTIVE]):
+        oid = st.active[j]
+        o = st.orders[oid]
+        if o[S.O_TIF] != K.IOC or o[S.O_PLACED_BAR] >= t:
+            continue
+        i = int(o[S.O_INST])
+        if np.isnan(st.path[i, 0]):
+            continue  # the instrument has no bar here: the order has not had its chance yet
+        finish_order_nb(st, oid, K.ST_CANCELLED, K.R_IOC_UNFILLED)
+        update_bounds_nb(st)
+        write_event_nb(
+            st,
+            ev,
+            K.EV_CANCEL,
+            i,
+            oid,
+            o[S.O_SIDE],
+            o[S.O_PRICE],
+            o[S.O_FILLED],
+            0.0,
+            K.R_IOC_UNFILLED,
+            o[S.O_QTY] - o[S.O_FILLED],
+            o[S.O_TAG],
+        )
+        return K.EV_CANCEL
+    return K.EV_NONE
 
 
 @njit(cache=True)
@@ -209,6 +259,8 @@ def needs_growth_nb(st: S.SimState) -> bool:
         or c[S.C_N_FILLS] + room >= st.fills.shape[0]
         or c[S.C_N_TRIG] + room >= st.trig.shape[0]
         or c[S.C_N_TIMERS] + room >= st.timers.shape[0]
+        or st.pending.shape[0]
+        < pending_rows_nb(st.orders.shape[0], int(st.params[S.P_MAX_ACTIONS]))
     )
 
 
@@ -216,6 +268,10 @@ def needs_growth_nb(st: S.SimState) -> bool:
 def next_event_nb(st: S.SimState, ev: np.ndarray) -> int:
     """Write the next event into ``ev`` and return its type."""
     c = st.counters
+    # Before any event reaches the strategy, the logs must have room for its reaction; queued
+    # events included (a strategy answering each refusal with more orders never drains them).
+    if needs_growth_nb(st):
+        return K.EV_BUFFER_FULL
     head = c[S.C_PEND_HEAD]
     if head < c[S.C_PEND_TAIL]:
         ev[:] = st.pending[head]
@@ -224,8 +280,6 @@ def next_event_nb(st: S.SimState, ev: np.ndarray) -> int:
             c[S.C_PEND_HEAD] = 0
             c[S.C_PEND_TAIL] = 0
         return int(ev[K.E_TYPE])
-    if needs_growth_nb(st):
-        return K.EV_BUFFER_FULL
     n = st.time_ms.shape[0]
     start_bar = int(st.params[S.P_START_BAR])
     while True:
@@ -244,6 +298,9 @@ def next_event_nb(st: S.SimState, ev: np.ndarray) -> int:
             stage = S.STAGE_INTRABAR
         if stage == S.STAGE_INTRABAR:
             et = intrabar_event_nb(st, t, ev)
+            if et != K.EV_NONE:
+                return et
+            et = expire_ioc_nb(st, t, ev)
             if et != K.EV_NONE:
                 return et
             commit_trailing_nb(st, t)
@@ -312,7 +369,7 @@ def next_event_nb(st: S.SimState, ev: np.ndarray) -> int:
                     i = c[S.C_SIG_INST]
                     c[S.C_SIG_INST] = i + 1
                     code = st.signals[t, i]
-                    if code != 0:
+                    if code != 0 and not np.isnan(st.ohlcv[t, i, 3]):
                         write_event_nb(
                             st,
                             ev,

@@ -53,6 +53,48 @@ def hit_up_nb(path: np.ndarray, level: float) -> float:
 
 
 @njit(cache=True)
+def hit_down_from_nb(path: np.ndarray, level: float, start: float) -> float:
+    """Like :func:`hit_down_nb`, on the part of the path at or after position ``start``."""
+    if start <= 0.0:
+        return hit_down_nb(path, level)
+    for s in range(1, 4):
+        if s <= start:
+            continue
+        a = path[s - 1]
+        b = path[s]
+        lo = s - 1.0
+        if start > lo:
+            a = a + (b - a) * (start - lo)
+            lo = start
+        if a <= level:
+            return lo
+        if b <= level:
+            return lo + (a - level) / (a - b) * (s - lo)
+    return -1.0
+
+
+@njit(cache=True)
+def hit_up_from_nb(path: np.ndarray, level: float, start: float) -> float:
+    """Like :func:`hit_up_nb`, on the part of the path at or after position ``start``."""
+    if start <= 0.0:
+        return hit_up_nb(path, level)
+    for s in range(1, 4):
+        if s <= start:
+            continue
+        a = path[s - 1]
+        b = path[s]
+        lo = s - 1.0
+        if start > lo:
+            a = a + (b - a) * (start - lo)
+            lo = start
+        if a >= level:
+            return lo
+        if b >= level:
+            return lo + (level - a) / (b - a) * (s - lo)
+    return -1.0
+
+
+@njit(cache=True)
 def trail_hit_nb(
     path: np.ndarray, ref: float, dist: float, direction: int
 ) -> tuple[float, float, float]:

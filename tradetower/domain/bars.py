@@ -43,6 +43,31 @@ def read_bars(path: str | Path) -> pd.DataFrame:
         raise DataValidationError(f"{p}: {exc}", row=exc.row, column=exc.column) from None
 
 
+def _epoch_unit(values: np.ndarray) -> Literal["s", "ms", "us", "ns"]:
+    """The unit of epoch numbers, from their size: any date after 1973 has at least 9 digits in
+    seconds, 12 in milliseconds, 15 in microseconds and 18 in nanoseconds."""
+    top = float(np.max(np.abs(values))) if values.size else 0.0
+    if top > 1e17:
+        return "ns"
+    if top > 1e14:
+        return "us"
+    if top > 1e11:
+        return "ms"
+    return "s"
+
+
+def _first_unparseable(ts: pd.Series) -> int | None:
+    """The first row whose timestamp cannot be parsed on its own, if any."""
+    for r, value in enumerate(ts.tolist()):
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            continue
+        try:
+            _to_utc(pd.Series([value]))
+        except (ValueError, TypeError, OverflowError):
+            return r
+    return None
+
+
 def _to_utc(ts: pd.Series) -> pd.DatetimeIndex:
     if pd.api.types.is_datetime64_any_dtype(ts):
         idx = pd.DatetimeIndex(ts)
@@ -50,8 +75,7 @@ def _to_utc(ts: pd.Series) -> pd.DatetimeIndex:
     if pd.api.types.is_numeric_dtype(ts):
         values = ts.to_numpy(dtype="float64")
         finite = values[np.isfinite(values)]
-        unit: Literal["ms", "s"] = "ms" if finite.size and np.nanmax(np.abs(finite)) > 1e11 else "s"
-        return pd.DatetimeIndex(pd.to_datetime(values, unit=unit, utc=True))
+        return pd.DatetimeIndex(pd.to_datetime(values, unit=_epoch_unit(finite), utc=True))
     return pd.DatetimeIndex(pd.to_datetime(ts.astype(str).tolist(), utc=True, format="mixed"))
 
 
@@ -83,6 +107,14 @@ def validate_bars(frame: pd.DataFrame) -> pd.DataFrame:
     try:
         index = _to_utc(df["timestamp"])
     except (ValueError, TypeError, OverflowError) as exc:
+        r = _first_unparseable(df["timestamp"])
+        if r is not None:
+            value = df["timestamp"].iloc[r]
+            raise DataValidationError(
+                _row_msg(r, f"timestamp cannot be parsed ({_show(value)})"),
+                row=r,
+                column="timestamp",
+            ) from None
         raise DataValidationError(
             f"timestamp column cannot be parsed ({exc})", column="timestamp"
         ) from None
@@ -98,7 +130,7 @@ def validate_bars(frame: pd.DataFrame) -> pd.DataFrame:
         if bad.size:
             r = int(bad[0])
             raise DataValidationError(
-                _row_msg(r, f"{col} is not a finite number ({df[col].iloc[r]!r})", index[r]),
+                _row_msg(r, f"{col} is not a finite number ({_show(df[col].iloc[r])})", index[r]),
                 row=r,
                 column=col,
             )
@@ -125,6 +157,15 @@ def validate_bars(frame: pd.DataFrame) -> pd.DataFrame:
             raise DataValidationError(_row_msg(r, detail, index[r]), row=r, column=col)
     out = pd.DataFrame(values, index=pd.DatetimeIndex(index, name="timestamp"))
     return out
+
+
+def _show(value: object) -> str:
+    """A cell as a user would write it: strings quoted, numbers plain (no ``np.float64(...)``)."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, np.generic):
+        return str(value.item())
+    return str(value)
 
 
 def _row_msg(row: int, what: str, ts: object = None) -> str:

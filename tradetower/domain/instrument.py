@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
@@ -72,9 +71,14 @@ class Instrument(BaseModel):
 
 
 def _decimals(step: float) -> int:
+    """Digits after the decimal point that multiples of ``step`` need (0.25 → 2, 1e-6 → 6, 5 → 0):
+    the kernels round a snapped price or quantity to these many digits."""
     if step <= 0:
         return 12
-    return max(0, math.ceil(-math.log10(step) - 1e-9))
+    exponent = Decimal(repr(step)).normalize().as_tuple().exponent
+    if not isinstance(exponent, int):  # infinity or NaN: no rounding to speak of
+        return 12
+    return min(15, max(0, -exponent))
 
 
 def _quantize(value: float, step: float, rounding: str) -> Decimal:

@@ -1,0 +1,222 @@
+"""Reading bars from CSV and Parquet: good files load, each bad file gets one error naming the
+row (or the column, or the file) that is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tradetower.domain.bars import MarketData, read_bars, validate_bars
+from tradetower.errors import DataValidationError
+
+pytestmark = pytest.mark.nojit
+
+T0 = pd.Timestamp("2024-01-01", tz="UTC")
+
+
+def bars(n: int = 20) -> pd.DataFrame:
+    """A valid frame of 1-minute bars with a timestamp column."""
+    close = 100.0 + np.arange(n, dtype=float)
+    return pd.DataFrame(
+        {
+            "timestamp": pd.date_range(T0, periods=n, freq="1min"),
+            "open": close - 0.5,
+            "high": close + 1.0,
+            "low": close - 1.0,
+            "close": close,
+            "volume": np.full(n, 7.0),
+        }
+    )
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
+def refused(path: Path) -> DataValidationError:
+    with pytest.raises(DataValidationError) as info:
+        read_bars(path)
+    return info.value
+
+
+def test_csv_loads_into_utc_indexed_float_columns(tmp_path: Path) -> None:
+    out = read_bars(write_csv(tmp_path / "bars.csv", bars()))
+    assert list(out.columns) == ["open", "high", "low", "close", "volume"]
+    assert (out.dtypes == np.float64).all()
+    assert out.index.name == "timestamp"
+    assert str(out.index.tz) == "UTC"
+    assert out.index[0] == T0 and out.index[-1] == T0 + pd.Timedelta(minutes=19)
+    assert out["close"].tolist() == bars()["close"].tolist()
+
+
+def test_parquet_loads_with_a_column_or_an_index_of_timestamps(tmp_path: Path) -> None:
+    frame = bars()
+    frame.to_parquet(tmp_path / "col.parquet")
+    frame.set_index("timestamp").to_parquet(tmp_path / "idx.parquet")
+    a = read_bars(tmp_path / "col.parquet")
+    b = read_bars(tmp_path / "idx.parquet")
+    pd.testing.assert_frame_equal(a, b)
+    assert a["high"].tolist() == frame["high"].tolist()
+    csv = read_bars(write_csv(tmp_path / "same.csv", frame))
+    np.testing.assert_array_equal(csv.to_numpy(), a.to_numpy())
+    assert (csv.index == a.index).all()
+
+
+def test_column_names_are_matched_without_case_and_time_aliases_accepted(tmp_path: Path) -> None:
+    frame = bars().rename(columns={"timestamp": "Date", "close": "Close", "open": " OPEN "})
+    out = read_bars(write_csv(tmp_path / "aliases.csv", frame))
+    assert out.index[3] == T0 + pd.Timedelta(minutes=3)
+    assert out["open"].iloc[0] == 99.5
+
+
+def test_timestamps_with_offsets_are_converted_to_utc(tmp_path: Path) -> None:
+    frame = bars(3)
+    frame["timestamp"] = ["2024-01-01T01:00:00+01:00", "2024-01-01T01:01:00+01:00", "2024-01-01"]
+    frame.loc[2, "timestamp"] = "2024-01-01T00:02:00Z"
+    out = read_bars(write_csv(tmp_path / "tz.csv", frame))
+    assert out.index.tolist() == [T0 + pd.Timedelta(minutes=m) for m in range(3)]
+
+
+@pytest.mark.parametrize(("unit", "scale"), [("s", 1), ("ms", 1_000), ("us", 10**6)])
+def test_integer_epoch_timestamps_in_any_unit(tmp_path: Path, unit: str, scale: int) -> None:
+    frame = bars()
+    seconds = np.arange(20, dtype=np.int64) * 60 + int(T0.timestamp())
+    frame["timestamp"] = seconds * scale
+    out = read_bars(write_csv(tmp_path / f"epoch_{unit}.csv", frame))
+    assert out.index.tolist() == list(pd.date_range(T0, periods=20, freq="1min"))
+
+
+def test_missing_column_is_named(tmp_path: Path) -> None:
+    err = refused(write_csv(tmp_path / "novol.csv", bars().drop(columns=["volume"])))
+    assert err.column == "volume"
+    assert "novol.csv" in str(err) and "missing column(s) volume" in str(err)
+
+
+def test_nan_names_its_row_and_time(tmp_path: Path) -> None:
+    frame = bars()
+    frame.loc[5, "close"] = np.nan
+    err = refused(write_csv(tmp_path / "nan.csv", frame))
+    assert (err.row, err.column) == (5, "close")
+    assert str(err) == (
+        f"{tmp_path / 'nan.csv'}: row 5 (2024-01-01 00:05:00+00:00): close is not a finite "
+        "number (nan)"
+    )
+
+
+def test_text_in_a_price_column_names_its_row(tmp_path: Path) -> None:
+    frame = bars().astype({"high": object})
+    frame.loc[9, "high"] = "high!"
+    err = refused(write_csv(tmp_path / "text.csv", frame))
+    assert (err.row, err.column) == (9, "high")
+    assert "row 9 (2024-01-01 00:09:00+00:00): high is not a finite number ('high!')" in str(err)
+
+
+def test_infinity_names_its_row(tmp_path: Path) -> None:
+    frame = bars()
+    frame.loc[2, "open"] = np.inf
+    frame.to_parquet(tmp_path / "inf.parquet")
+    err = refused(tmp_path / "inf.parquet")
+    assert str(err).endswith("row 2 (2024-01-01 00:02:00+00:00): open is not a finite number (inf)")
+
+
+def test_missing_timestamp_names_its_row(tmp_path: Path) -> None:
+    frame = bars().astype({"timestamp": str})
+    frame.loc[4, "timestamp"] = ""
+    err = refused(write_csv(tmp_path / "nots.csv", frame))
+    assert err.row == 4 and "row 4: timestamp is missing" in str(err)
+
+
+def test_unparseable_timestamp_names_its_row(tmp_path: Path) -> None:
+    frame = bars().astype({"timestamp": str})
+    frame.loc[6, "timestamp"] = "yesterday-ish"
+    err = refused(write_csv(tmp_path / "badts.csv", frame))
+    assert (err.row, err.column) == (6, "timestamp")
+    assert "row 6: timestamp cannot be parsed ('yesterday-ish')" in str(err)
+
+
+def test_unsorted_timestamps_name_the_first_row_out_of_order(tmp_path: Path) -> None:
+    frame = bars()
+    frame.loc[[7, 8], "timestamp"] = frame.loc[[8, 7], "timestamp"].to_numpy()
+    err = refused(write_csv(tmp_path / "unsorted.csv", frame))
+    assert err.row == 8
+    assert "row 8 (2024-01-01 00:07:00+00:00): timestamps not sorted ascending" in str(err)
+
+
+def test_duplicate_timestamps_name_the_repeat(tmp_path: Path) -> None:
+    frame = bars()
+    frame.loc[12, "timestamp"] = frame.loc[11, "timestamp"]
+    err = refused(write_csv(tmp_path / "dup.csv", frame))
+    assert err.row == 12
+    assert "row 12 (2024-01-01 00:11:00+00:00): duplicate timestamp" in str(err)
+
+
+def test_high_below_low_reads_as_the_readme_says(tmp_path: Path) -> None:
+    frame = bars()
+    frame.loc[17, ["high", "low"]] = [90.0, 95.0]
+    path = write_csv(tmp_path / "bars.csv", frame)
+    err = refused(path)
+    assert (err.row, err.column) == (17, "high")
+    assert str(err).startswith(f"{path}: row 17 (2024-01-01 00:17:00+00:00): high < low (")
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "what"),
+    [
+        ("open", 200.0, "open above high"),
+        ("close", 1.0, "close below low"),
+        ("volume", -1.0, "negative volume"),
+    ],
+)
+def test_inconsistent_bar_names_its_row(
+    tmp_path: Path, column: str, value: float, what: str
+) -> None:
+    frame = bars()
+    frame.loc[3, column] = value
+    err = refused(write_csv(tmp_path / "bad.csv", frame))
+    assert err.row == 3 and f"row 3 (2024-01-01 00:03:00+00:00): {what}" in str(err)
+
+
+def test_unreadable_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "corrupt.parquet"
+    path.write_bytes(b"this is not parquet")
+    err = refused(path)
+    assert str(err).startswith(f"{path}: cannot be read (")
+    path = tmp_path / "binary.csv"
+    path.write_bytes(b"\x00\xff\xfe\x01")
+    assert str(refused(path)).startswith(f"{path}: cannot be read (")
+
+
+def test_unknown_extension_and_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "bars.json"
+    path.write_text("{}")
+    assert str(refused(path)) == f"{path}: unknown format '.json' (use .parquet or .csv)"
+    missing = tmp_path / "nowhere.csv"
+    assert str(refused(missing)) == f"{missing}: no such file"
+
+
+def test_a_file_with_a_header_only_holds_no_bars(tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text("timestamp,open,high,low,close,volume\n")
+    assert str(refused(path)) == f"{path}: the file holds no bars"
+
+
+def test_validate_bars_checks_frames_given_in_memory() -> None:
+    frame = bars().set_index("timestamp")
+    frame.loc[frame.index[1], "low"] = 1e9
+    with pytest.raises(DataValidationError, match=r"^row 1 \(2024-01-01 00:01:00\+00:00\): high"):
+        validate_bars(frame)
+
+
+def test_market_data_aligns_symbols_on_one_timeline_with_nan_for_missing_bars() -> None:
+    a = bars(4).set_index("timestamp")
+    b = bars(4).set_index("timestamp").iloc[[0, 3]]
+    data = MarketData.coerce({"A": a, "B": b})
+    assert data.symbols == ("A", "B")
+    assert data.n_bars == 4
+    assert np.isnan(data.ohlcv[1:3, 1, :]).all()
+    assert data.ohlcv[3, 1, 3] == 103.0
+    assert data.time_ms.tolist() == [int(T0.timestamp() * 1000) + 60_000 * i for i in range(4)]
