@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_bars, random_walk
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from simulator import backtest
@@ -353,7 +353,13 @@ def test_properties_on_random_walks(cfg: dict[str, Any], seed: int) -> None:
     bars = random_walk(400, seed=seed, vol=0.004)
     bot = DcaFutures(**cfg)
     inst = perp(cfg["leverage"], lot=0.001, min_notional=5.0)
-    r = backtest(bot, bars, instrument=inst, cash=10_000, close_at_end=False)
+    try:
+        r = backtest(bot, bars, instrument=inst, cash=10_000, close_at_end=False)
+    except ConfigError as exc:
+        # An initial order below the venue's minimums is refused before the run (§1 Rounding,
+        # tested on its own); such generated configs say nothing about the run's properties.
+        assert "below the instrument's minimums" in str(exc)
+        assume(False)
     o, f, m = r.orders, r.fills, r.metrics
     assert m["invalid_transitions"] == 0
     n_av = cfg["averaging_orders_quantity"]
