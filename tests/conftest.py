@@ -52,3 +52,20 @@ def random_walk(n: int, seed: int = 0, start: float = 100.0, vol: float = 0.002)
         },
         index=index,
     ).rename_axis("timestamp")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Bot tests on hand-made bars are cheap in plain Python: run them under
+    NUMBA_DISABLE_JIT=1 too (scripts/test), which checks the kernels as plain Python and lets
+    coverage see inside them. Property tests and runs over real data stay compiled-only."""
+    heavy = ("parity", "propert", "real", "random", "golden")
+    for item in items:
+        path = str(item.fspath)
+        if "/tests/strategies/" not in path.replace("\\", "/"):
+            continue
+        func = getattr(item, "obj", None)
+        if getattr(func, "hypothesis", None) is not None:
+            continue
+        if any(word in item.name.lower() for word in heavy):
+            continue
+        item.add_marker(pytest.mark.nojit)
