@@ -41,7 +41,9 @@ from tradetower.kernel_tools import (
     cancel_all_nb,
     cancel_tag_nb,
     disarm_tag_nb,
+    floor_qty_nb,
     place_nb,
+    round_price_nb,
     set_timer_nb,
 )
 from tradetower.lifecycle import Trigger
@@ -186,7 +188,7 @@ def _tick_nb(price: float, p: np.ndarray) -> float:
     tick = p[P_TICK]
     if tick <= 0.0:
         return price
-    return round(np.floor(price / tick + 0.5 + 1e-9) * tick, int(p[P_TICK_DEC]))
+    return round_price_nb(price, tick, p[P_TICK_DEC])
 
 
 @njit(cache=True)
@@ -194,7 +196,7 @@ def _lot_nb(qty: float, p: np.ndarray) -> float:
     lot = p[P_LOT]
     if lot <= 0.0:
         return qty
-    return round(np.floor(qty / lot + 1e-9) * lot, int(p[P_LOT_DEC]))
+    return floor_qty_nb(qty, lot, p[P_LOT_DEC])
 
 
 @njit(cache=True)

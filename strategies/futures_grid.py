@@ -31,7 +31,14 @@ from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import Instrument
 from tradetower.errors import ConfigError
 from tradetower.kernel_signature import KERNEL_SIGNATURE
-from tradetower.kernel_tools import arm_cross_nb, cancel_all_nb, disarm_tag_nb, place_nb
+from tradetower.kernel_tools import (
+    arm_cross_nb,
+    cancel_all_nb,
+    disarm_tag_nb,
+    floor_qty_nb,
+    place_nb,
+    round_price_nb,
+)
 from tradetower.lifecycle import Trigger
 
 LIQ_FRACTION = 0.9  # liq = avg(1 ∓ 0.9/L), STRATEGIES.md §3.3
@@ -212,14 +219,14 @@ ERR_TOO_SMALL = 1.0
 def _floor_lot_nb(qty: float, lot: float, decimals: float) -> float:
     if lot <= 0.0:
         return qty
-    return round(np.floor(qty / lot + 1e-9) * lot, int(decimals))
+    return floor_qty_nb(qty, lot, decimals)
 
 
 @njit(cache=True)
 def _tick_nb(price: float, tick: float, decimals: float) -> float:
     if tick <= 0.0:
         return price
-    return round(np.floor(price / tick + 0.5 + 1e-9) * tick, int(decimals))
+    return round_price_nb(price, tick, decimals)
 
 
 @njit(cache=True)

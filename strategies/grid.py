@@ -45,7 +45,9 @@ from tradetower.kernel_tools import (
     cancel_all_nb,
     cancel_tag_nb,
     disarm_tag_nb,
+    floor_qty_nb,
     place_nb,
+    round_price_nb,
     set_timer_nb,
 )
 from tradetower.lifecycle import Trigger
@@ -392,7 +394,7 @@ def _tick(params: np.ndarray, price: float) -> float:
     tick = params[P_TICK]
     if tick <= 0.0:
         return price
-    return round(np.floor(price / tick + 0.5 + 1e-9) * tick, int(params[P_TICK_DEC]))
+    return round_price_nb(price, tick, params[P_TICK_DEC])
 
 
 @njit(cache=True)
@@ -402,7 +404,7 @@ def _lot(params: np.ndarray, qty: float) -> float:
         return qty
     if qty <= 0.0:
         return 0.0
-    return round(np.floor(qty / lot + 1e-9) * lot, int(params[P_LOT_DEC]))
+    return floor_qty_nb(qty, lot, params[P_LOT_DEC])
 
 
 @njit(cache=True)

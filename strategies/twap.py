@@ -32,6 +32,7 @@ from tradetower.kernel_tools import (
     arm_cross_nb,
     cancel_tag_nb,
     disarm_tag_nb,
+    floor_qty_nb,
     place_nb,
     set_timer_nb,
 )
@@ -167,7 +168,7 @@ ERR_NO_POSITION = 1.0
 def _floor_lot_nb(qty: float, lot: float, decimals: float) -> float:
     if lot <= 0.0:
         return qty
-    return round(np.floor(qty / lot + 1e-9) * lot, int(decimals))
+    return floor_qty_nb(qty, lot, decimals)
 
 
 @njit(cache=True)

@@ -7,6 +7,22 @@ from tradetower import kernel_abi as K
 
 
 @njit(cache=True)
+def round_price_nb(price: float, tick: float, decimals: float) -> float:
+    """Half-up to the tick (STRATEGIES.md §1): the one rounding rule of backtest and live."""
+    if tick <= 0.0:
+        return price
+    return float(round(np.floor(price / tick + 0.5 + 1e-9) * tick, int(decimals)))
+
+
+@njit(cache=True)
+def floor_qty_nb(qty: float, lot: float, decimals: float) -> float:
+    """Down to the lot step."""
+    if lot <= 0.0:
+        return qty
+    return float(round(np.floor(qty / lot + 1e-9) * lot, int(decimals)))
+
+
+@njit(cache=True)
 def place_nb(
     actions: np.ndarray,
     row: int,

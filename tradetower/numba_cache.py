@@ -62,6 +62,13 @@ def cache_folder() -> str:
     return os.path.join(base, "numba")
 
 
+def stamp_path(folder: str) -> str:
+    """One stamp per checkout: numba keys cache entries by source path, so checkouts (a CI
+    clone beside a working copy) never share entries and must not drop each other's."""
+    checkout = hashlib.sha1(str(ROOT).encode()).hexdigest()[:12]
+    return os.path.join(folder, f"tradetower-sources-{checkout}.json")
+
+
 def _drop(folder: str, package_dirs: tuple[str, ...]) -> None:
     from numba.core.caching import _CacheLocator
 
@@ -84,7 +91,7 @@ def configure_numba_cache() -> None:
         return
     folder = cache_folder()
     os.makedirs(folder, exist_ok=True)
-    stamp_file = os.path.join(folder, "tradetower-sources.json")
+    stamp_file = stamp_path(folder)
     now = {"engine": _fingerprint(ENGINE_SOURCES), "strategies": _fingerprint(STRATEGY_SOURCES)}
     try:
         with open(stamp_file) as fh:

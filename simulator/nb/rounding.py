@@ -1,20 +1,6 @@
-"""Instrument rounding inside kernels; mirrors :class:`tradetower.domain.Instrument`."""
+"""Instrument rounding inside kernels: the engine's one rule, shared with strategy kernels and
+mirrored by :class:`tradetower.domain.Instrument`."""
 
-import numpy as np
-from numba import njit
+from tradetower.kernel_tools import floor_qty_nb, round_price_nb
 
-
-@njit(cache=True)
-def round_price_nb(price: float, tick: float, decimals: float) -> float:
-    """Half-up to the tick."""
-    if tick <= 0.0:
-        return price
-    return round(np.floor(price / tick + 0.5 + 1e-9) * tick, int(decimals))
-
-
-@njit(cache=True)
-def floor_qty_nb(qty: float, lot: float, decimals: float) -> float:
-    """Down to the lot step."""
-    if lot <= 0.0:
-        return qty
-    return round(np.floor(qty / lot + 1e-9) * lot, int(decimals))
+__all__ = ["floor_qty_nb", "round_price_nb"]

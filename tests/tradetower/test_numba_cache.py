@@ -29,7 +29,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _stamp(folder: Path, engine: str, strategies: str) -> None:
-    (folder / "tradetower-sources.json").write_text(
+    Path(numba_cache.stamp_path(str(folder))).write_text(
         json.dumps({"engine": engine, "strategies": strategies})
     )
 
@@ -41,7 +41,7 @@ def test_an_engine_change_drops_all_our_caches_but_not_other_libraries(cache: Pa
     assert not (cache / _sub("strategies")).exists()
     assert (cache / "vectorbt_0123").exists()
     assert str(cache) == numba.core.config.CACHE_DIR
-    stamp = json.loads((cache / "tradetower-sources.json").read_text())
+    stamp = json.loads(Path(numba_cache.stamp_path(str(cache))).read_text())
     assert stamp["engine"] == numba_cache._fingerprint(numba_cache.ENGINE_SOURCES)
 
 
