@@ -252,21 +252,15 @@ def av_i(k: int, i: int) -> int:
 @njit(cache=True)
 def tick_nb(params: np.ndarray, price: float) -> float:
     """Half-up to the tick, as the venue rounds (simulator.nb.rounding)."""
-    tick = params[P_TICK]
-    if tick <= 0.0:
-        return price
-    return round_price_nb(price, tick, params[P_TICK_DEC])
+    return round_price_nb(price, params[P_TICK], params[P_TICK_DEC])
 
 
 @njit(cache=True)
 def lot_nb(params: np.ndarray, qty: float) -> float:
     """Down to the lot step."""
-    lot = params[P_LOT]
-    if lot <= 0.0:
-        return qty
     if qty <= 0.0:
         return 0.0
-    return floor_qty_nb(qty, lot, params[P_LOT_DEC])
+    return floor_qty_nb(qty, params[P_LOT], params[P_LOT_DEC])
 
 
 @njit(cache=True)

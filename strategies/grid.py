@@ -391,20 +391,14 @@ EXTRA_CELLS = 256  # room for trailing-down extensions
 
 @njit(cache=True)
 def _tick(params: np.ndarray, price: float) -> float:
-    tick = params[P_TICK]
-    if tick <= 0.0:
-        return price
-    return round_price_nb(price, tick, params[P_TICK_DEC])
+    return round_price_nb(price, params[P_TICK], params[P_TICK_DEC])
 
 
 @njit(cache=True)
 def _lot(params: np.ndarray, qty: float) -> float:
-    lot = params[P_LOT]
-    if lot <= 0.0:
-        return qty
     if qty <= 0.0:
         return 0.0
-    return floor_qty_nb(qty, lot, params[P_LOT_DEC])
+    return floor_qty_nb(qty, params[P_LOT], params[P_LOT_DEC])
 
 
 @njit(cache=True)

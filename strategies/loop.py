@@ -64,6 +64,7 @@ from tradetower.kernel_tools import (
     cancel_tag_nb,
     disarm_tag_nb,
     floor_qty_nb,
+    meets_min_nb,
     place_nb,
     round_price_nb,
     set_timer_nb,
@@ -259,10 +260,7 @@ class LoopConfig(FrozenConfig):
 @njit(cache=True)
 def _tick(params: np.ndarray, price: float) -> float:
     """Half-up to the tick (the venue's own rounding)."""
-    tick = params[P_TICK]
-    if tick <= 0.0:
-        return price
-    return round_price_nb(price, tick, params[P_TICK_DEC])
+    return round_price_nb(price, params[P_TICK], params[P_TICK_DEC])
 
 
 @njit(cache=True)
@@ -270,19 +268,12 @@ def _lot(params: np.ndarray, qty: float) -> float:
     """Down to the lot step."""
     if qty <= 0.0:
         return 0.0
-    lot = params[P_LOT]
-    if lot <= 0.0:
-        return qty
-    return floor_qty_nb(qty, lot, params[P_LOT_DEC])
+    return floor_qty_nb(qty, params[P_LOT], params[P_LOT_DEC])
 
 
 @njit(cache=True)
 def _meets_min(params: np.ndarray, qty: float, price: float) -> bool:
-    if not qty > 0.0:
-        return False
-    if qty < params[P_MIN_QTY]:
-        return False
-    return not qty * price < params[P_MIN_NOTIONAL] - 1e-12
+    return meets_min_nb(qty, price, params[P_MIN_QTY], params[P_MIN_NOTIONAL])
 
 
 @njit(cache=True)

@@ -23,6 +23,14 @@ def floor_qty_nb(qty: float, lot: float, decimals: float) -> float:
 
 
 @njit(cache=True)
+def meets_min_nb(qty: float, price: float, min_qty: float, min_notional: float) -> bool:
+    """An order the venue accepts: positive, at least ``min_qty`` and ``min_notional``."""
+    if not qty > 0.0 or qty < min_qty:
+        return False
+    return not qty * price < min_notional - 1e-12
+
+
+@njit(cache=True)
 def place_nb(
     actions: np.ndarray,
     row: int,
