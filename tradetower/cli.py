@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from datetime import UTC, datetime
@@ -13,6 +14,12 @@ from typing import Any
 from tradetower.errors import TradeTowerError
 
 DEFAULT_SAMPLE = "data/binance_ETH-BTC_5m_2018-01.parquet"
+
+# Further command groups, each a module with ``add_commands(subparsers)`` that adds its
+# sub-commands with ``set_defaults(handler=...)``; a handler takes the parsed arguments and
+# returns the exit code. Registration must stay cheap (argparse only; heavy imports go inside
+# the handlers) so that ``tradetower --help`` stays fast.
+_COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     st = sub.add_parser("strategies", help="list the built-in strategies, or show one's parameters")
     st.add_argument("action", nargs="?", choices=("list", "show"), default="list")
     st.add_argument("name", nargs="?")
+    for module in _COMMAND_MODULES:
+        importlib.import_module(module).add_commands(sub)
     return parser
 
 
@@ -176,6 +185,9 @@ def _param_row(
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        handler = getattr(args, "handler", None)
+        if handler is not None:
+            return int(handler(args))
         if args.command == "backtest":
             return _backtest(args)
         return _strategies(args)
