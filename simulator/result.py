@@ -94,7 +94,7 @@ def positions_and_equity(
     f = st.fills[: int(st.counters[S.C_N_FILLS])]
     bars = f[:, S.F_BAR].astype(np.int64)
     signed = f[:, S.F_SIDE] * f[:, S.F_QTY]
-    cash_delta = st.cflow.copy()
+    cash_delta = st.cflow.copy() if st.cflow.shape[0] == n else np.zeros(n)
     np.add.at(cash_delta, bars, -signed * f[:, S.F_PRICE] - f[:, S.F_FEE])
     pos_delta = np.zeros((n, k))
     np.add.at(pos_delta, (bars, f[:, S.F_INST].astype(np.int64)), signed)

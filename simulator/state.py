@@ -129,7 +129,9 @@ C_NEXT_TIMER = 12
 C_SIG_INST = 13
 C_ENDED = 14
 C_N_ACTIVE_TRIG = 15
-N_COUNTERS = 16
+C_BOUNDS_STALE = 16  # 1 when orders, triggers or timers changed since the bounds were computed
+C_HITS_LEFT = 17  # hits of the current bar not yet handed out; -1 before its first scan
+N_COUNTERS = 18
 
 # bar stages
 STAGE_NEW = 0
@@ -161,7 +163,7 @@ class SimState(NamedTuple):
     bounds: np.ndarray  # f8[k, 2]: lowest-side and highest-side levels that could act
     path: np.ndarray  # f8[k, 4]: the current bar's intrabar path
     vol_used: np.ndarray  # f8[k]: volume already taken in the current bar
-    cflow: np.ndarray  # f8[n]: non-trade cash flows (funding) per bar
+    cflow: np.ndarray  # f8[n]: non-trade cash flows (funding) per bar; f8[0] without funding
     counters: np.ndarray  # i8[N_COUNTERS]
 
 

@@ -55,7 +55,7 @@ def allocate_nb(
         bounds,
         np.full((k, 4), np.nan),
         np.zeros(k),
-        np.zeros(n),
+        np.zeros(n if funding.shape[0] > 0 else 0),
         counters,
     )
 

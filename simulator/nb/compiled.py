@@ -48,6 +48,7 @@ STATE_TYPE = _state_type()
         types.float64[:, ::1],
     ),
     cache=True,
+    _nrt=False,
 )
 def run_kernel_nb(st, kernel, kparams, kstate, ev, actions):  # type: ignore[no-untyped-def]
     """Drive ``kernel`` until the data ends (EV_END) or a log must grow (EV_BUFFER_FULL)."""

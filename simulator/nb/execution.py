@@ -5,11 +5,11 @@ from numba import njit
 
 from simulator import state as S
 from simulator.nb.orders import (
+    bounds_stale_nb,
     equity_nb,
     finish_order_nb,
     push_pending_nb,
     release_lock_nb,
-    update_bounds_nb,
     write_event_nb,
 )
 from simulator.nb.rounding import floor_qty_nb
@@ -18,7 +18,7 @@ from tradetower import kernel_abi as K
 LIQ_FRACTION = 0.9  # liq = avg(1 ∓ 0.9/L): STRATEGIES.md §3.3, a TradeTower choice
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def slipped_price_nb(
     st: S.SimState, i: int, side: float, price: float, qty: float, t: int
 ) -> float:
@@ -34,7 +34,7 @@ def slipped_price_nb(
     return price * (1.0 + side * bps * 1e-4)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def margin_used_nb(st: S.SimState, skip: int) -> float:
     used = 0.0
     for j in range(st.pos.shape[0]):
@@ -46,7 +46,7 @@ def margin_used_nb(st: S.SimState, skip: int) -> float:
     return used
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def affordable_qty_nb(
     st: S.SimState, i: int, side: float, price: float, rate: float, lock: float
 ) -> float:
@@ -74,7 +74,7 @@ def affordable_qty_nb(
     )
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def apply_fill_nb(
     st: S.SimState,
     i: int,
@@ -125,7 +125,7 @@ def apply_fill_nb(
     row[S.F_SLIPPAGE] = slip_cost
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def execute_order_nb(st: S.SimState, oid: int, price: float, ev: np.ndarray) -> int:
     """Fill (all or part of) order ``oid`` touched at ``price`` in the current bar.
 
@@ -168,7 +168,7 @@ def execute_order_nb(st: S.SimState, oid: int, price: float, ev: np.ndarray) -> 
     if o[S.O_REDUCE] > 0:
         if pos == 0.0 or (pos > 0) == (side > 0):
             finish_order_nb(st, oid, K.ST_CANCELLED, K.R_REDUCE_ONLY)
-            update_bounds_nb(st)
+            bounds_stale_nb(st)
             write_event_nb(
                 st,
                 ev,
@@ -213,7 +213,7 @@ def execute_order_nb(st: S.SimState, oid: int, price: float, ev: np.ndarray) -> 
             return K.EV_NONE
         reason = K.R_INSUFFICIENT_FUNDS if funds_capped else K.R_MIN_SIZE
         finish_order_nb(st, oid, K.ST_CANCELLED, reason)
-        update_bounds_nb(st)
+        bounds_stale_nb(st)
         write_event_nb(
             st,
             ev,
@@ -264,12 +264,12 @@ def execute_order_nb(st: S.SimState, oid: int, price: float, ev: np.ndarray) -> 
             left,
             o[S.O_TAG],
         )
-    update_bounds_nb(st)
+    bounds_stale_nb(st)
     write_event_nb(st, ev, K.EV_FILL, i, oid, side, px, qty, fee, 0.0, left, o[S.O_TAG])
     return K.EV_FILL
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def liquidate_nb(st: S.SimState, i: int, price: float, ev: np.ndarray) -> int:
     """Close instrument ``i``'s margin position at its liquidation price (taker fee)."""
     pos = st.pos[i, S.PS_QTY]
@@ -298,12 +298,12 @@ def liquidate_nb(st: S.SimState, i: int, price: float, ev: np.ndarray) -> int:
             )
         else:
             j += 1
-    update_bounds_nb(st)
+    bounds_stale_nb(st)
     write_event_nb(st, ev, K.EV_FILL, i, -1.0, side, price, qty, fee, 1.0, 0.0, 0.0)
     return K.EV_FILL
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def apply_funding_nb(st: S.SimState, t: int) -> None:
     """Longs pay positive funding rates, shorts receive them, on the notional at the open."""
     if st.funding.shape[0] == 0:
@@ -318,6 +318,6 @@ def apply_funding_nb(st: S.SimState, t: int) -> None:
             st.cflow[t] += payment
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def unused_equity_nb(st: S.SimState) -> float:
     return equity_nb(st)

@@ -21,8 +21,10 @@ from simulator.nb.execution import (
 )
 from simulator.nb.orders import (
     apply_actions_nb,
+    bounds_stale_nb,
     cancel_order_nb,
     finish_order_nb,
+    refresh_bounds_nb,
     update_bounds_nb,
     write_event_nb,
 )
@@ -37,7 +39,7 @@ from simulator.nb.path import (
 from tradetower import kernel_abi as K
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def bar_end_ms_nb(st: S.SimState, t: int) -> int:
     n = st.time_ms.shape[0]
     if t + 1 < n:
@@ -47,7 +49,7 @@ def bar_end_ms_nb(st: S.SimState, t: int) -> int:
     return st.time_ms[t] + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def is_quiet_nb(st: S.SimState, t: int) -> bool:
     """True when bar t cannot produce any event or state change."""
     c = st.counters
@@ -73,7 +75,44 @@ def is_quiet_nb(st: S.SimState, t: int) -> bool:
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
+def skip_quiet_nb(st: S.SimState, t: int) -> int:
+    """The first bar from t on that :func:`is_quiet_nb` does not call quiet, or a bar where
+    that check must be made (a timer's or the start's bar). One tight pass over the bars: the
+    state cannot change while bars are skipped, so everything but the prices is read once."""
+    c = st.counters
+    n = st.time_ms.shape[0]
+    if c[S.C_N_MARKET] > 0 or c[S.C_N_TRAIL] > 0 or st.params[S.P_WANTS_BARS] > 0:
+        return t
+    limit = n
+    if c[S.C_STARTED] == 0:
+        limit = min(limit, int(st.params[S.P_START_BAR]))
+    due = c[S.C_NEXT_TIMER]
+    if due != S.NO_TIMER:
+        # Bars before the one holding the due time end at or before it.
+        limit = min(limit, max(int(np.searchsorted(st.time_ms, due, side="right")) - 1, 0))
+    k = st.bounds.shape[0]
+    signals = st.signals.shape[0] > 0 and c[S.C_STARTED] != 0
+    funding = st.funding.shape[0] > 0
+    if k == 1 and not signals and not funding:
+        lo = st.bounds[0, 0]
+        hi = st.bounds[0, 1]
+        while t < limit and st.ohlcv[t, 0, 2] > lo and st.ohlcv[t, 0, 1] < hi:
+            t += 1
+        return t
+    while t < limit:
+        for i in range(k):
+            if st.ohlcv[t, i, 2] <= st.bounds[i, 0] or st.ohlcv[t, i, 1] >= st.bounds[i, 1]:
+                return t
+            if signals and st.signals[t, i] != 0:
+                return t
+            if funding and st.funding[t, i] != 0.0 and st.pos[i, S.PS_QTY] != 0.0:
+                return t
+        t += 1
+    return t
+
+
+@njit(cache=True, _nrt=False, inline="always")
 def enter_bar_nb(st: S.SimState, t: int) -> None:
     conservative = st.params[S.P_INTRABAR] > 0
     for i in range(st.path.shape[0]):
@@ -89,10 +128,11 @@ def enter_bar_nb(st: S.SimState, t: int) -> None:
         st.pos[i, S.PS_MARK] = o
         st.pos[i, S.PS_FROM] = 0.0
         st.vol_used[i] = 0.0
+    st.counters[S.C_HITS_LEFT] = -1
     apply_funding_nb(st, t)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def order_hit_nb(st: S.SimState, oid: int) -> tuple[float, float]:
     """(position on the path, touch price) for an order, or (-1, nan)."""
     o = st.orders[oid]
@@ -116,7 +156,7 @@ def order_hit_nb(st: S.SimState, oid: int) -> tuple[float, float]:
     return p, (path[0] if p == 0.0 else lvl)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def trigger_hit_nb(st: S.SimState, tid: int) -> tuple[float, float, float]:
     tr = st.trig[tid]
     path = st.path[int(tr[S.T_INST])]
@@ -133,7 +173,7 @@ def trigger_hit_nb(st: S.SimState, tid: int) -> tuple[float, float, float]:
     return trail_hit_nb(path, tr[S.T_REF], tr[S.T_DIST], direction)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def intrabar_event_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
     """Hand out the earliest remaining hit of bar t; EV_NONE when none is left."""
     while True:
@@ -155,24 +195,45 @@ def intrabar_event_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
                 if p >= 0 and p < best_pos:
                     best_pos, best_kind, best_id = p, 0, i
                     best_px = st.path[i, 0] if p == 0.0 else liq
-        for j in range(st.counters[S.C_N_ACTIVE]):
-            oid = st.active[j]
-            o = st.orders[oid]
-            if o[S.O_PLACED_BAR] >= t or o[S.O_LAST_HIT_BAR] >= t:
-                continue
-            p, px = order_hit_nb(st, oid)
-            if p >= 0 and (p < best_pos or (p == best_pos and best_kind == 1 and oid < best_id)):
-                best_pos, best_kind, best_id, best_px = p, 1, oid, px
-        if st.counters[S.C_N_ACTIVE_TRIG] > 0:
-            for tid in range(st.counters[S.C_N_TRIG]):
-                tr = st.trig[tid]
-                if tr[S.T_ACTIVE] == 0 or tr[S.T_ARMED_BAR] >= t:
+        # Orders placed and triggers armed during this bar cannot act in it, so the hits of
+        # the bar are known after its first scan: once they are all handed out, no scan.
+        if st.counters[S.C_HITS_LEFT] != 0:
+            hits = 0
+            for j in range(st.counters[S.C_N_ACTIVE]):
+                oid = st.active[j]
+                if st.orders[oid, S.O_PLACED_BAR] >= t or st.orders[oid, S.O_LAST_HIT_BAR] >= t:
                     continue
-                p, px, _ = trigger_hit_nb(st, tid)
-                if p >= 0 and p < best_pos:
-                    best_pos, best_kind, best_id, best_px = p, 2, tid, px
+                # Cheap rejection on the bar's range before the path walk: most resting orders of
+                # a grid are far from the bar, and a call per order costs more than the test.
+                typ = st.orders[oid, S.O_TYPE]
+                if typ != K.MARKET:
+                    i = int(st.orders[oid, S.O_INST])
+                    lvl = st.orders[oid, S.O_PRICE]
+                    if (typ == K.LIMIT) == (st.orders[oid, S.O_SIDE] > 0):
+                        if st.ohlcv[t, i, 2] > lvl:
+                            continue
+                    elif st.ohlcv[t, i, 1] < lvl:
+                        continue
+                p, px = order_hit_nb(st, oid)
+                if p >= 0:
+                    hits += 1
+                    if p < best_pos or (p == best_pos and best_kind == 1 and oid < best_id):
+                        best_pos, best_kind, best_id, best_px = p, 1, oid, px
+            if st.counters[S.C_N_ACTIVE_TRIG] > 0:
+                for tid in range(st.counters[S.C_N_TRIG]):
+                    tr = st.trig[tid]
+                    if tr[S.T_ACTIVE] == 0 or tr[S.T_ARMED_BAR] >= t:
+                        continue
+                    p, px, _ = trigger_hit_nb(st, tid)
+                    if p >= 0:
+                        hits += 1
+                        if p < best_pos:
+                            best_pos, best_kind, best_id, best_px = p, 2, tid, px
+            st.counters[S.C_HITS_LEFT] = hits
         if best_kind < 0:
             return K.EV_NONE
+        if best_kind > 0:
+            st.counters[S.C_HITS_LEFT] -= 1
         if best_kind == 0:
             return liquidate_nb(st, best_id, best_px, ev)
         if best_kind == 2:
@@ -181,7 +242,7 @@ def intrabar_event_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
             tr[S.T_FIRED_BAR] = t
             i = int(tr[S.T_INST])
             st.pos[i, S.PS_MARK] = best_px
-            update_bounds_nb(st)
+            bounds_stale_nb(st)
             write_event_nb(
                 st,
                 ev,
@@ -205,7 +266,7 @@ def intrabar_event_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
         # The bar's volume allowance was used up: look for the next hit.
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def expire_ioc_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
     """Cancel one IOC order that had its first bar (t) and is still open; EV_NONE when none."""
     for j in range(st.counters[S.C_N_ACTIVE]):
@@ -217,7 +278,7 @@ def expire_ioc_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
         if np.isnan(st.path[i, 0]):
             continue  # the instrument has no bar here: the order has not had its chance yet
         finish_order_nb(st, oid, K.ST_CANCELLED, K.R_IOC_UNFILLED)
-        update_bounds_nb(st)
+        bounds_stale_nb(st)
         write_event_nb(
             st,
             ev,
@@ -236,7 +297,7 @@ def expire_ioc_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
     return K.EV_NONE
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def commit_trailing_nb(st: S.SimState, t: int) -> None:
     """At the end of a bar, carry each trailing trigger's running peak or trough forward."""
     if st.counters[S.C_N_TRAIL] == 0:
@@ -250,7 +311,7 @@ def commit_trailing_nb(st: S.SimState, t: int) -> None:
         tr[S.T_LEVEL] = level
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def needs_growth_nb(st: S.SimState) -> bool:
     c = st.counters
     room = int(st.params[S.P_MAX_ACTIONS]) + 8
@@ -264,7 +325,7 @@ def needs_growth_nb(st: S.SimState) -> bool:
     )
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def next_event_nb(st: S.SimState, ev: np.ndarray) -> int:
     """Write the next event into ``ev`` and return its type."""
     c = st.counters
@@ -274,7 +335,8 @@ def next_event_nb(st: S.SimState, ev: np.ndarray) -> int:
         return K.EV_BUFFER_FULL
     head = c[S.C_PEND_HEAD]
     if head < c[S.C_PEND_TAIL]:
-        ev[:] = st.pending[head]
+        for f in range(ev.shape[0]):
+            ev[f] = st.pending[head, f]
         c[S.C_PEND_HEAD] = head + 1
         if head + 1 == c[S.C_PEND_TAIL]:
             c[S.C_PEND_HEAD] = 0
@@ -290,6 +352,12 @@ def next_event_nb(st: S.SimState, ev: np.ndarray) -> int:
             return K.EV_END
         stage = c[S.C_STAGE]
         if stage == S.STAGE_NEW:
+            if c[S.C_BOUNDS_STALE] != 0:
+                refresh_bounds_nb(st)
+            skipped = skip_quiet_nb(st, t)
+            if skipped != t:
+                c[S.C_BAR] = skipped
+                continue
             if is_quiet_nb(st, t):
                 c[S.C_BAR] = t + 1
                 continue
@@ -300,9 +368,11 @@ def next_event_nb(st: S.SimState, ev: np.ndarray) -> int:
             et = intrabar_event_nb(st, t, ev)
             if et != K.EV_NONE:
                 return et
-            et = expire_ioc_nb(st, t, ev)
-            if et != K.EV_NONE:
-                return et
+            refresh_bounds_nb(st)
+            if c[S.C_N_MARKET] > 0:  # IOC orders are counted there
+                et = expire_ioc_nb(st, t, ev)
+                if et != K.EV_NONE:
+                    return et
             commit_trailing_nb(st, t)
             for i in range(st.pos.shape[0]):
                 close = st.ohlcv[t, i, 3]
@@ -331,6 +401,7 @@ def next_event_nb(st: S.SimState, ev: np.ndarray) -> int:
                 )
                 return K.EV_START
         if stage == S.STAGE_TIMERS:
+            refresh_bounds_nb(st)
             if c[S.C_STARTED] != 0 and c[S.C_NEXT_TIMER] < bar_end_ms_nb(st, t):
                 end = bar_end_ms_nb(st, t)
                 best = -1
@@ -343,7 +414,7 @@ def next_event_nb(st: S.SimState, ev: np.ndarray) -> int:
                     ):
                         best = j
                 st.timers[best, S.TM_ACTIVE] = 0
-                update_bounds_nb(st)
+                bounds_stale_nb(st)
                 write_event_nb(
                     st,
                     ev,
@@ -398,7 +469,7 @@ def next_event_nb(st: S.SimState, ev: np.ndarray) -> int:
         c[S.C_BAR] = t + 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def step_nb(st: S.SimState, actions: np.ndarray, n_actions: int, ev: np.ndarray) -> int:
     """The Python path's one call per event: carry out the last reaction, find the next event."""
     if n_actions > 0:
@@ -406,7 +477,7 @@ def step_nb(st: S.SimState, actions: np.ndarray, n_actions: int, ev: np.ndarray)
     return next_event_nb(st, ev)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def finish_nb(st: S.SimState, close_positions: bool) -> None:
     """After the last bar: cancel what rests and, if asked, close every position at the last
     known close with the taker fee (PLATFORM.md §4 ``closeAtEnd``)."""

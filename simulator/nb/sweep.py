@@ -36,6 +36,55 @@ METRIC_NAMES = (
 )
 
 
+@njit(cache=True, _nrt=False)
+def reduce_one_nb(st: S.SimState, out: np.ndarray) -> None:
+    """:func:`reduce_metrics_nb` for one instrument without funding, in one tight pass: the
+    same figures, bit for bit (a drawdown is divided out only when it may be a new worst)."""
+    n = st.ohlcv.shape[0]
+    cash = st.params[S.P_CASH0]
+    pos = 0.0
+    close = 0.0
+    nf = st.counters[S.C_N_FILLS]
+    j = 0
+    next_fill = int(st.fills[0, S.F_BAR]) if nf > 0 else n
+    peak = -np.inf
+    worst = 0.0
+    below = -np.inf  # equity under this may set a new worst drawdown (a little slack kept)
+    in_pos = 0
+    eq = cash
+    for t in range(n):
+        if t == next_fill:
+            while j < nf and st.fills[j, S.F_BAR] == t:
+                signed = st.fills[j, S.F_SIDE] * st.fills[j, S.F_QTY]
+                cash -= signed * st.fills[j, S.F_PRICE] + st.fills[j, S.F_FEE]
+                pos += signed
+                j += 1
+            next_fill = int(st.fills[j, S.F_BAR]) if j < nf else n
+        c = st.ohlcv[t, 0, 3]
+        if c == c:
+            close = c
+        eq = cash
+        if abs(pos) > 1e-12:
+            eq += pos * close
+            in_pos += 1
+        if eq > peak:
+            peak = eq
+            below = peak * (1.0 + worst) + peak * 1e-9 if peak > 0 else -np.inf
+        if eq < below:
+            dd = eq / peak - 1.0
+            if dd < worst:
+                worst = dd
+                below = peak * (1.0 + worst) + peak * 1e-9
+    cash0 = st.params[S.P_CASH0]
+    out[M_FINAL_EQUITY] = eq
+    out[M_RETURN_PCT] = (eq / cash0 - 1.0) * 100.0 if cash0 > 0 else np.nan
+    out[M_MAX_DRAWDOWN_PCT] = worst * 100.0
+    out[M_N_FILLS] = nf
+    out[M_N_ORDERS] = st.counters[S.C_N_ORDERS]
+    out[M_FEES] = st.account[S.AC_FEES]
+    out[M_EXPOSURE_PCT] = in_pos / n * 100.0
+
+
 @njit(cache=True)
 def reduce_metrics_nb(st: S.SimState, out: np.ndarray) -> None:
     """Equity at every bar close rebuilt from the fill log in one pass, reduced to metrics."""
@@ -50,6 +99,10 @@ def reduce_metrics_nb(st: S.SimState, out: np.ndarray) -> None:
     worst = 0.0
     in_pos = 0
     eq = cash
+    flows = st.cflow.shape[0] > 0
+    if k == 1 and not flows:
+        reduce_one_nb(st, out)
+        return
     for t in range(n):
         while j < nf and st.fills[j, S.F_BAR] == t:
             f = st.fills[j]
@@ -57,7 +110,8 @@ def reduce_metrics_nb(st: S.SimState, out: np.ndarray) -> None:
             cash -= signed * f[S.F_PRICE] + f[S.F_FEE]
             pos[int(f[S.F_INST])] += signed
             j += 1
-        cash += st.cflow[t]
+        if flows:
+            cash += st.cflow[t]
         eq = cash
         held = False
         for i in range(k):
