@@ -1,12 +1,12 @@
 """Small numba helpers for writing action rows from a strategy kernel."""
 
 import numpy as np
-from numba import njit
 
 from tradetower import kernel_abi as K
+from tradetower.jit_options import kernel_jit
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def round_price_nb(price: float, tick: float, decimals: float) -> float:
     """Half-up to the tick (STRATEGIES.md §1): the one rounding rule of backtest and live."""
     if tick <= 0.0:
@@ -14,7 +14,7 @@ def round_price_nb(price: float, tick: float, decimals: float) -> float:
     return float(round(np.floor(price / tick + 0.5 + 1e-9) * tick, int(decimals)))
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def floor_qty_nb(qty: float, lot: float, decimals: float) -> float:
     """Down to the lot step."""
     if lot <= 0.0:
@@ -22,7 +22,7 @@ def floor_qty_nb(qty: float, lot: float, decimals: float) -> float:
     return float(round(np.floor(qty / lot + 1e-9) * lot, int(decimals)))
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def meets_min_nb(qty: float, price: float, min_qty: float, min_notional: float) -> bool:
     """An order the venue accepts: positive, at least ``min_qty`` and ``min_notional``."""
     if not qty > 0.0 or qty < min_qty:
@@ -30,7 +30,7 @@ def meets_min_nb(qty: float, price: float, min_qty: float, min_notional: float) 
     return not qty * price < min_notional - 1e-12
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def place_nb(
     actions: np.ndarray,
     row: int,
@@ -58,7 +58,7 @@ def place_nb(
     return row + 1
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def cancel_tag_nb(actions: np.ndarray, row: int, inst: int, tag: float) -> int:
     """Cancel every open order of ``inst`` carrying ``tag`` (``inst`` < 0: any instrument)."""
     a = actions[row]
@@ -70,7 +70,7 @@ def cancel_tag_nb(actions: np.ndarray, row: int, inst: int, tag: float) -> int:
     return row + 1
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def cancel_all_nb(actions: np.ndarray, row: int, inst: int) -> int:
     """Cancel every open order of ``inst`` (``inst`` < 0: every instrument)."""
     a = actions[row]
@@ -80,7 +80,7 @@ def cancel_all_nb(actions: np.ndarray, row: int, inst: int) -> int:
     return row + 1
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def arm_cross_nb(
     actions: np.ndarray, row: int, inst: int, level: float, up: bool, tag: float
 ) -> int:
@@ -95,7 +95,7 @@ def arm_cross_nb(
     return row + 1
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def arm_trailing_nb(
     actions: np.ndarray,
     row: int,
@@ -117,7 +117,7 @@ def arm_trailing_nb(
     return row + 1
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def disarm_tag_nb(actions: np.ndarray, row: int, tag: float) -> int:
     """Disarm every trigger carrying ``tag``."""
     a = actions[row]
@@ -128,7 +128,7 @@ def disarm_tag_nb(actions: np.ndarray, row: int, tag: float) -> int:
     return row + 1
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def set_timer_nb(actions: np.ndarray, row: int, due_ms: float, tag: float) -> int:
     """Fire a timer event at ``due_ms`` (epoch ms), carrying ``tag``."""
     a = actions[row]

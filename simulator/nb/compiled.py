@@ -13,6 +13,7 @@ from simulator import state as S
 from simulator.nb.loop import next_event_nb
 from simulator.nb.orders import apply_actions_nb
 from tradetower import kernel_abi as K
+from tradetower.jit_options import NO_NRT
 from tradetower.kernel_signature import KERNEL_SIGNATURE
 
 KERNEL_TYPE = types.FunctionType(KERNEL_SIGNATURE)
@@ -48,7 +49,7 @@ STATE_TYPE = _state_type()
         types.float64[:, ::1],
     ),
     cache=True,
-    _nrt=False,
+    **NO_NRT,
 )
 def run_kernel_nb(st, kernel, kparams, kstate, ev, actions):  # type: ignore[no-untyped-def]
     """Drive ``kernel`` until the data ends (EV_END) or a log must grow (EV_BUFFER_FULL)."""

@@ -1,7 +1,6 @@
 """Executing fills: prices, slippage, fees, funds and margin checks, positions, liquidation."""
 
 import numpy as np
-from numba import njit
 
 from simulator import state as S
 from simulator.nb.orders import (
@@ -14,11 +13,12 @@ from simulator.nb.orders import (
 )
 from simulator.nb.rounding import floor_qty_nb
 from tradetower import kernel_abi as K
+from tradetower.jit_options import kernel_jit, kernel_jit_inline
 
 LIQ_FRACTION = 0.9  # liq = avg(1 ∓ 0.9/L): STRATEGIES.md §3.3, a TradeTower choice
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_jit_inline
 def slipped_price_nb(
     st: S.SimState, i: int, side: float, price: float, qty: float, t: int
 ) -> float:
@@ -34,7 +34,7 @@ def slipped_price_nb(
     return price * (1.0 + side * bps * 1e-4)
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_jit_inline
 def margin_used_nb(st: S.SimState, skip: int) -> float:
     used = 0.0
     for j in range(st.pos.shape[0]):
@@ -46,7 +46,7 @@ def margin_used_nb(st: S.SimState, skip: int) -> float:
     return used
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_jit_inline
 def affordable_qty_nb(
     st: S.SimState, i: int, side: float, price: float, rate: float, lock: float
 ) -> float:
@@ -74,7 +74,7 @@ def affordable_qty_nb(
     )
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def apply_fill_nb(
     st: S.SimState,
     i: int,
@@ -125,7 +125,7 @@ def apply_fill_nb(
     row[S.F_SLIPPAGE] = slip_cost
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def execute_order_nb(st: S.SimState, oid: int, price: float, ev: np.ndarray) -> int:
     """Fill (all or part of) order ``oid`` touched at ``price`` in the current bar.
 
@@ -269,7 +269,7 @@ def execute_order_nb(st: S.SimState, oid: int, price: float, ev: np.ndarray) -> 
     return K.EV_FILL
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def liquidate_nb(st: S.SimState, i: int, price: float, ev: np.ndarray) -> int:
     """Close instrument ``i``'s margin position at its liquidation price (taker fee)."""
     pos = st.pos[i, S.PS_QTY]
@@ -303,7 +303,7 @@ def liquidate_nb(st: S.SimState, i: int, price: float, ev: np.ndarray) -> int:
     return K.EV_FILL
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def apply_funding_nb(st: S.SimState, t: int) -> None:
     """Longs pay positive funding rates, shorts receive them, on the notional at the open."""
     if st.funding.shape[0] == 0:
@@ -318,6 +318,6 @@ def apply_funding_nb(st: S.SimState, t: int) -> None:
             st.cflow[t] += payment
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def unused_equity_nb(st: S.SimState) -> float:
     return equity_nb(st)

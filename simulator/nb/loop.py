@@ -8,7 +8,6 @@ Orders placed or triggers armed while bar t is processed act from bar t+1.
 """
 
 import numpy as np
-from numba import njit
 
 from simulator import state as S
 from simulator.nb.alloc import pending_rows_nb
@@ -37,9 +36,10 @@ from simulator.nb.path import (
     trail_hit_nb,
 )
 from tradetower import kernel_abi as K
+from tradetower.jit_options import kernel_jit, kernel_jit_inline
 
 
-@njit(cache=True, inline="always")
+@kernel_jit_inline
 def bar_end_ms_nb(st: S.SimState, t: int) -> int:
     n = st.time_ms.shape[0]
     if t + 1 < n:
@@ -49,7 +49,7 @@ def bar_end_ms_nb(st: S.SimState, t: int) -> int:
     return st.time_ms[t] + 1
 
 
-@njit(cache=True, inline="always")
+@kernel_jit_inline
 def is_quiet_nb(st: S.SimState, t: int) -> bool:
     """True when bar t cannot produce any event or state change."""
     c = st.counters
@@ -75,7 +75,7 @@ def is_quiet_nb(st: S.SimState, t: int) -> bool:
     return True
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def skip_quiet_nb(st: S.SimState, t: int) -> int:
     """The first bar from t on that :func:`is_quiet_nb` does not call quiet, or a bar where
     that check must be made (a timer's or the start's bar). One tight pass over the bars: the
@@ -112,7 +112,7 @@ def skip_quiet_nb(st: S.SimState, t: int) -> int:
     return t
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_jit_inline
 def enter_bar_nb(st: S.SimState, t: int) -> None:
     conservative = st.params[S.P_INTRABAR] > 0
     for i in range(st.path.shape[0]):
@@ -132,7 +132,7 @@ def enter_bar_nb(st: S.SimState, t: int) -> None:
     apply_funding_nb(st, t)
 
 
-@njit(cache=True, inline="always")
+@kernel_jit_inline
 def order_hit_nb(st: S.SimState, oid: int) -> tuple[float, float]:
     """(position on the path, touch price) for an order, or (-1, nan)."""
     o = st.orders[oid]
@@ -156,7 +156,7 @@ def order_hit_nb(st: S.SimState, oid: int) -> tuple[float, float]:
     return p, (path[0] if p == 0.0 else lvl)
 
 
-@njit(cache=True, inline="always")
+@kernel_jit_inline
 def trigger_hit_nb(st: S.SimState, tid: int) -> tuple[float, float, float]:
     tr = st.trig[tid]
     path = st.path[int(tr[S.T_INST])]
@@ -173,7 +173,7 @@ def trigger_hit_nb(st: S.SimState, tid: int) -> tuple[float, float, float]:
     return trail_hit_nb(path, tr[S.T_REF], tr[S.T_DIST], direction)
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def intrabar_event_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
     """Hand out the earliest remaining hit of bar t; EV_NONE when none is left."""
     while True:
@@ -266,7 +266,7 @@ def intrabar_event_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
         # The bar's volume allowance was used up: look for the next hit.
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def expire_ioc_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
     """Cancel one IOC order that had its first bar (t) and is still open; EV_NONE when none."""
     for j in range(st.counters[S.C_N_ACTIVE]):
@@ -297,7 +297,7 @@ def expire_ioc_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
     return K.EV_NONE
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_jit_inline
 def commit_trailing_nb(st: S.SimState, t: int) -> None:
     """At the end of a bar, carry each trailing trigger's running peak or trough forward."""
     if st.counters[S.C_N_TRAIL] == 0:
@@ -311,7 +311,7 @@ def commit_trailing_nb(st: S.SimState, t: int) -> None:
         tr[S.T_LEVEL] = level
 
 
-@njit(cache=True, inline="always")
+@kernel_jit_inline
 def needs_growth_nb(st: S.SimState) -> bool:
     c = st.counters
     room = int(st.params[S.P_MAX_ACTIONS]) + 8
@@ -325,7 +325,7 @@ def needs_growth_nb(st: S.SimState) -> bool:
     )
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def next_event_nb(st: S.SimState, ev: np.ndarray) -> int:
     """Write the next event into ``ev`` and return its type."""
     c = st.counters
@@ -469,7 +469,7 @@ def next_event_nb(st: S.SimState, ev: np.ndarray) -> int:
         c[S.C_BAR] = t + 1
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def step_nb(st: S.SimState, actions: np.ndarray, n_actions: int, ev: np.ndarray) -> int:
     """The Python path's one call per event: carry out the last reaction, find the next event."""
     if n_actions > 0:
@@ -477,7 +477,7 @@ def step_nb(st: S.SimState, actions: np.ndarray, n_actions: int, ev: np.ndarray)
     return next_event_nb(st, ev)
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def finish_nb(st: S.SimState, close_positions: bool) -> None:
     """After the last bar: cancel what rests and, if asked, close every position at the last
     known close with the taker fee (PLATFORM.md §4 ``closeAtEnd``)."""

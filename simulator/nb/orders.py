@@ -1,14 +1,14 @@
 """Order, trigger and timer bookkeeping: placement, cancellation, and the skip bounds."""
 
 import numpy as np
-from numba import njit
 
 from simulator import state as S
 from simulator.nb.rounding import floor_qty_nb, round_price_nb
 from tradetower import kernel_abi as K
+from tradetower.jit_options import kernel_jit, kernel_jit_inline
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_jit_inline
 def equity_nb(st: S.SimState) -> float:
     eq = st.account[S.AC_CASH]
     for i in range(st.pos.shape[0]):
@@ -18,7 +18,7 @@ def equity_nb(st: S.SimState) -> float:
     return eq
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_jit_inline
 def write_event_nb(
     st: S.SimState,
     ev: np.ndarray,
@@ -57,7 +57,7 @@ def write_event_nb(
     ev[K.E_EQUITY] = equity_nb(st)
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_jit_inline
 def push_pending_nb(
     st: S.SimState,
     etype: int,
@@ -75,7 +75,7 @@ def push_pending_nb(
     st.counters[S.C_PEND_TAIL] = tail + 1
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def update_bounds_nb(st: S.SimState) -> None:
     """Recompute, per instrument, the highest level that acts on a fall and the lowest that acts
     on a rise; a bar whose range stays strictly inside both can be skipped."""
@@ -150,21 +150,21 @@ def update_bounds_nb(st: S.SimState) -> None:
     st.counters[S.C_NEXT_TIMER] = nxt
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_jit_inline
 def bounds_stale_nb(st: S.SimState) -> None:
     """Orders, triggers or timers changed: the bounds are recomputed before they are next read
     (once per bar, however many fills and reactions the bar had)."""
     st.counters[S.C_BOUNDS_STALE] = 1
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def refresh_bounds_nb(st: S.SimState) -> None:
     if st.counters[S.C_BOUNDS_STALE] != 0:
         st.counters[S.C_BOUNDS_STALE] = 0
         update_bounds_nb(st)
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_jit_inline
 def remove_active_nb(st: S.SimState, oid: int) -> None:
     n = st.counters[S.C_N_ACTIVE]
     for j in range(n):
@@ -174,7 +174,7 @@ def remove_active_nb(st: S.SimState, oid: int) -> None:
             return
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_jit_inline
 def release_lock_nb(st: S.SimState, oid: int, amount: float) -> None:
     """Give back ``amount`` of an order's reservation (quote for buys, base for sells)."""
     if amount <= 0.0:
@@ -188,7 +188,7 @@ def release_lock_nb(st: S.SimState, oid: int, amount: float) -> None:
         st.pos[i, S.PS_LOCKED] = max(0.0, st.pos[i, S.PS_LOCKED] - amount)
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_jit_inline
 def finish_order_nb(st: S.SimState, oid: int, status: int, reason: int) -> None:
     st.orders[oid, S.O_STATUS] = status
     st.orders[oid, S.O_REASON] = reason
@@ -197,7 +197,7 @@ def finish_order_nb(st: S.SimState, oid: int, status: int, reason: int) -> None:
     remove_active_nb(st, oid)
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def cancel_order_nb(st: S.SimState, oid: int, reason: int, notify: bool) -> bool:
     if oid < 0 or oid >= st.counters[S.C_N_ORDERS] or st.orders[oid, S.O_STATUS] != K.ST_OPEN:
         return False
@@ -219,7 +219,7 @@ def cancel_order_nb(st: S.SimState, oid: int, reason: int, notify: bool) -> bool
     return True
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def place_order_nb(st: S.SimState, a: np.ndarray) -> int:
     """Log and activate an order from an action row; a refused order is logged REJECTED and a
     cancel event is queued. Returns the order id."""
@@ -321,7 +321,7 @@ def place_order_nb(st: S.SimState, a: np.ndarray) -> int:
     return oid
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def arm_trigger_nb(st: S.SimState, a: np.ndarray, kind: int) -> int:
     tid = st.counters[S.C_N_TRIG]
     st.counters[S.C_N_TRIG] = tid + 1
@@ -346,7 +346,7 @@ def arm_trigger_nb(st: S.SimState, a: np.ndarray, kind: int) -> int:
     return tid
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def set_timer_nb(st: S.SimState, due_ms: int, tag: float) -> int:
     j = st.counters[S.C_N_TIMERS]
     st.counters[S.C_N_TIMERS] = j + 1
@@ -356,7 +356,7 @@ def set_timer_nb(st: S.SimState, due_ms: int, tag: float) -> int:
     return j
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def cancel_tagged_nb(st: S.SimState, inst: int, tag: float) -> float:
     """Cancel every open order of ``inst`` (all instruments if < 0) carrying ``tag``."""
     count = 0.0
@@ -372,7 +372,7 @@ def cancel_tagged_nb(st: S.SimState, inst: int, tag: float) -> float:
     return count
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def apply_actions_nb(st: S.SimState, actions: np.ndarray, n: int) -> None:
     """Carry out ``n`` action rows, writing each assigned id back into ``A_RESULT``."""
     for r in range(n):

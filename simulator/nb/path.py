@@ -5,10 +5,11 @@ path is a float in [0, 3]: 0 is the open, and s-1+f is the fraction f of segment
 """
 
 import numpy as np
-from numba import njit
+
+from tradetower.jit_options import kernel_jit
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def set_path_nb(path: np.ndarray, o: float, h: float, lo: float, c: float, adverse: int) -> None:
     """Fill ``path`` (4 floats). ``adverse`` is +1 (low first), -1 (high first) or 0 (nearer)."""
     path[0] = o
@@ -26,7 +27,7 @@ def set_path_nb(path: np.ndarray, o: float, h: float, lo: float, c: float, adver
         path[2] = lo
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def hit_down_nb(path: np.ndarray, level: float) -> float:
     """First position where the price is at or below ``level``; -1 if never."""
     if path[0] <= level:
@@ -39,7 +40,7 @@ def hit_down_nb(path: np.ndarray, level: float) -> float:
     return -1.0
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def hit_up_nb(path: np.ndarray, level: float) -> float:
     """First position where the price is at or above ``level``; -1 if never."""
     if path[0] >= level:
@@ -52,7 +53,7 @@ def hit_up_nb(path: np.ndarray, level: float) -> float:
     return -1.0
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def hit_down_from_nb(path: np.ndarray, level: float, start: float) -> float:
     """Like :func:`hit_down_nb`, on the part of the path at or after position ``start``."""
     if start <= 0.0:
@@ -73,7 +74,7 @@ def hit_down_from_nb(path: np.ndarray, level: float, start: float) -> float:
     return -1.0
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def hit_up_from_nb(path: np.ndarray, level: float, start: float) -> float:
     """Like :func:`hit_up_nb`, on the part of the path at or after position ``start``."""
     if start <= 0.0:
@@ -94,7 +95,7 @@ def hit_up_from_nb(path: np.ndarray, level: float, start: float) -> float:
     return -1.0
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def trail_hit_nb(
     path: np.ndarray, ref: float, dist: float, direction: int
 ) -> tuple[float, float, float]:

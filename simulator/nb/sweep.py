@@ -16,6 +16,7 @@ from simulator.nb.compiled import KERNEL_TYPE, run_kernel_nb
 from simulator.nb.loop import finish_nb
 from simulator.nb.orders import apply_actions_nb
 from tradetower import kernel_abi as K
+from tradetower.jit_options import kernel_jit
 
 M_FINAL_EQUITY = 0
 M_RETURN_PCT = 1
@@ -36,7 +37,7 @@ METRIC_NAMES = (
 )
 
 
-@njit(cache=True, _nrt=False)
+@kernel_jit
 def reduce_one_nb(st: S.SimState, out: np.ndarray) -> None:
     """:func:`reduce_metrics_nb` for one instrument without funding, in one tight pass: the
     same figures, bit for bit (a drawdown is divided out only when it may be a new worst)."""
