@@ -23,6 +23,7 @@ def test_readme_python_examples_run(tmp_path: Path) -> None:
     try:
         for k, block in enumerate(blocks):
             code = block.replace('"runs/my-run"', repr(str(tmp_path / "run")))
+            code = code.replace('"runs/history-cache"', repr(str(tmp_path / "history")))
             exec(compile(code, f"README.md block {k}", "exec"), namespace)
     finally:
         os.chdir(cwd)
@@ -30,5 +31,8 @@ def test_readme_python_examples_run(tmp_path: Path) -> None:
     assert result.metrics["bars"] > 0  # type: ignore[attr-defined]
     assert (tmp_path / "run" / "fills.parquet").exists()
     assert namespace["grid"].metrics["n_fills"] > 0  # type: ignore[attr-defined]
+    assert namespace["cached_run"].metrics["bars"] > 0  # type: ignore[attr-defined]
+    assert len(namespace["hourly"]) < len(namespace["market"].index)  # type: ignore[arg-type,attr-defined]
+    assert namespace["ranked"]["return_pct"].is_monotonic_decreasing  # type: ignore[index]
     table = namespace["table"]
     assert len(table) == 6 and table["n_fills"].gt(0).all()  # type: ignore[attr-defined]

@@ -19,7 +19,10 @@ DEFAULT_SAMPLE = "data/binance_ETH-BTC_5m_2018-01.parquet"
 # sub-commands with ``set_defaults(handler=...)``; a handler takes the parsed arguments and
 # returns the exit code. Registration must stay cheap (argparse only; heavy imports go inside
 # the handlers) so that ``tradetower --help`` stays fast.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = (
+    "tradetower.cli_data",
+    "tradetower.cli_research",
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,9 +33,20 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--strategy", required=True, help="a name from `tradetower strategies`")
     bt.add_argument(
         "--data",
-        default=DEFAULT_SAMPLE,
-        help="Parquet or CSV with timestamp, open, high, low, close, volume",
+        default=None,
+        help="Parquet or CSV with timestamp, open, high, low, close, volume "
+        f"(default {DEFAULT_SAMPLE}; or name cached history with --venue)",
     )
+    bt.add_argument(
+        "--venue", default=None, help="bars from the history cache: venue (needs --symbol ...)"
+    )
+    bt.add_argument("--timeframe", default=None, help="with --venue: 1m, 5m, 15m, 1h, 4h or 1d")
+    bt.add_argument("--start", default=None, help="with --venue: first day, UTC (2024-01-01)")
+    bt.add_argument("--end", default=None, help="with --venue: end day, exclusive, UTC")
+    bt.add_argument(
+        "--offline", action="store_true", help="with --venue: never fetch, use the cache only"
+    )
+    bt.add_argument("--cache-dir", default=None, help="with --venue: the history cache folder")
     bt.add_argument(
         "--set",
         dest="overrides",
@@ -41,7 +55,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="strategy parameter (repeatable)",
     )
-    bt.add_argument("--symbol", default=None, help="instrument symbol (default: the file name)")
+    bt.add_argument(
+        "--symbol",
+        default=None,
+        help="instrument symbol (default: the file name); with --venue, the symbol to load",
+    )
     bt.add_argument("--cash", type=float, default=10_000.0)
     bt.add_argument(
         "--fees", type=float, default=None, help="fee rate for maker and taker, e.g. 0.001"
@@ -87,8 +105,14 @@ def _backtest(args: argparse.Namespace) -> int:
 
     cls = strategy_class(args.strategy)
     config = apply_overrides(cls.Config, args.overrides)
-    bars = read_bars(args.data)
-    symbol = args.symbol or Path(args.data).stem
+    data: Any
+    if args.venue:
+        symbol, data, data_label = _cached_bars(args)
+    else:
+        _refuse_cache_flags(args)
+        data_label = args.data or DEFAULT_SAMPLE
+        symbol = args.symbol or Path(data_label).stem
+        data = {symbol: read_bars(data_label)}
     instrument = Instrument(
         symbol=symbol,
         tick=args.tick,
@@ -101,7 +125,7 @@ def _backtest(args: argparse.Namespace) -> int:
     )
     result = backtest(
         cls(config),
-        {symbol: bars},
+        data,
         instrument={symbol: instrument},
         mode=args.mode,
         cash=args.cash,
@@ -120,7 +144,7 @@ def _backtest(args: argparse.Namespace) -> int:
         payload: dict[str, Any] = {
             "strategy": result.strategy,
             "params": result.params,
-            "data": str(args.data),
+            "data": str(data_label),
             "metrics": result.metrics,
             "artifacts": artifacts,
         }
@@ -130,6 +154,46 @@ def _backtest(args: argparse.Namespace) -> int:
         if artifacts:
             print(f"\norders, fills, trades and equity written to {artifacts}/")
     return 0
+
+
+def _cached_bars(args: argparse.Namespace) -> tuple[str, Any, str]:
+    """``backtest --venue V --symbol S --timeframe TF --start D --end D``: bars from the
+    history cache, fetching what it lacks unless ``--offline``."""
+    from tradetower.errors import ConfigError
+    from tradetower.history import open_cache
+
+    if args.data:
+        raise ConfigError("data", "give either --data FILE or --venue with --symbol, not both")
+    needed = {
+        "--symbol": args.symbol,
+        "--timeframe": args.timeframe,
+        "--start": args.start,
+        "--end": args.end,
+    }
+    missing = [flag for flag, value in needed.items() if not value]
+    if missing:
+        raise ConfigError("venue", f"--venue {args.venue} also needs {', '.join(missing)}")
+    market = open_cache(args.cache_dir).load_market(
+        args.venue,
+        args.symbol,
+        args.timeframe,
+        args.start,
+        args.end,
+        offline=args.offline,
+        progress=True,
+    )
+    label = f"{args.venue}:{args.symbol}:{args.timeframe}:{args.start}..{args.end}"
+    return str(args.symbol), market, label
+
+
+def _refuse_cache_flags(args: argparse.Namespace) -> None:
+    from tradetower.errors import ConfigError
+
+    flags = {"--timeframe": args.timeframe, "--start": args.start, "--end": args.end}
+    flags.update({"--offline": args.offline, "--cache-dir": args.cache_dir})
+    given = [flag for flag, value in flags.items() if value]
+    if given:
+        raise ConfigError("venue", f"{', '.join(given)} only apply with --venue (cached history)")
 
 
 def _strategies(args: argparse.Namespace) -> int:

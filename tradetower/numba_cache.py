@@ -3,8 +3,8 @@
 numba's cache notices edits to the file that defines a cached function, but not to other
 modules it calls (the constants of :mod:`tradetower.kernel_abi`, the simulator's kernels, a
 shared helper): a stale kernel would silently produce old results. So the cache lives in one
-folder (``$TRADETOWER_CACHE_DIR``, default ``~/.cache/tradetower``, ``/numba``), and a stamp
-of two source fingerprints decides what to drop:
+folder (``numba/`` under ``$TRADETOWER_NUMBA_CACHE_DIR``, default ``~/.cache/tradetower``),
+and a stamp of two source fingerprints decides what to drop:
 
 * the engine (kernel ABI, bot header, simulator state and kernels) changed: drop the cache of
   every TradeTower package;
@@ -28,6 +28,7 @@ ENGINE_SOURCES = (
     "tradetower/kernel_abi.py",
     "tradetower/kernel_signature.py",
     "tradetower/kernel_tools.py",
+    "tradetower/jit_options.py",
     "tradetower/bots/*.py",
     "tradetower/lifecycle.py",
     "simulator/state.py",
@@ -55,7 +56,7 @@ def source_fingerprint() -> str:
 
 
 def cache_folder() -> str:
-    base = os.environ.get("TRADETOWER_CACHE_DIR") or os.path.join(
+    base = os.environ.get("TRADETOWER_NUMBA_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
         "tradetower",
     )

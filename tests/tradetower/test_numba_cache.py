@@ -18,7 +18,7 @@ def _sub(rel: str) -> str:
 
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("TRADETOWER_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TRADETOWER_NUMBA_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     monkeypatch.setattr(numba_cache, "_configured", False)
     monkeypatch.setattr(numba.core.config, "CACHE_DIR", numba.core.config.CACHE_DIR)

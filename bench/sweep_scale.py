@@ -1,0 +1,125 @@
+"""A 10,000-combination grid sweep on a year of one-minute bars, in-process and on Dask.
+
+Targets (issue 5): the in-process sweep (``prange`` over every core) under 20 s; the same sweep
+through a ``LocalCluster`` of two single-threaded worker processes within 20% of it. Both are
+timed after a warm-up (numba cache loaded, workers started and warm); the cluster's start is
+reported beside the figure, not in it. The two result tables must be identical.
+
+The grid: :class:`strategies.SimpleGrid` (the engine's reference grid), 0.1% fees, 50 level
+counts x 20 lower bounds x 10 upper bounds around the first close.
+Run: ``.venv/bin/python -m bench.sweep_scale [--combos N] [--bars N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from typing import Any
+
+import numba
+import pandas as pd
+
+from bench.data import BARS_PER_YEAR, random_walk_bars
+from simulator.research.runner import run_sweep
+
+TARGET_S = 20.0
+TARGET_OVERHEAD = 0.20
+WORKERS = 2
+
+
+def space(first_close: float, combos: int) -> list[str]:
+    """``combos`` grid combinations (a multiple of 200: 20 lower x 10 upper bounds)."""
+    levels = max(1, combos // 200)
+    lo = [round(first_close * (0.80 + 0.005 * j), 4) for j in range(20)]
+    hi = [round(first_close * (1.05 + 0.01 * j), 4) for j in range(10)]
+    return [
+        f"grid_levels=10:{9 + levels}:1",
+        "low_price=" + ",".join(map(str, lo)),
+        "high_price=" + ",".join(map(str, hi)),
+    ]
+
+
+def sweep(bars: pd.DataFrame, dims: list[str], scheduler: str) -> pd.DataFrame:
+    return run_sweep(
+        "simple_grid",
+        dims,
+        bars,
+        base={"investment": 1_000.0},
+        fees=0.001,
+        scheduler=scheduler,
+        progress=False,
+    )
+
+
+def warm_up(first_close: float) -> int:
+    """A tiny sweep: numba's cache loaded and the sweep modules imported in this process."""
+    band = [f"low_price={first_close * 0.9}", f"high_price={first_close * 1.1}"]
+    dims = ["grid_levels=10,20", *band]
+    return len(sweep(random_walk_bars(2_000), dims, ""))
+
+
+def timed(bars: pd.DataFrame, dims: list[str], scheduler: str) -> tuple[float, pd.DataFrame]:
+    started = time.perf_counter()
+    table = sweep(bars, dims, scheduler)
+    return time.perf_counter() - started, table
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--combos", type=int, default=10_000)
+    parser.add_argument("--bars", type=int, default=BARS_PER_YEAR)
+    args = parser.parse_args(argv)
+    bars = random_walk_bars(args.bars)
+    first = float(bars["close"].iloc[0])
+    dims = space(first, args.combos)
+    n = warm_up(first)
+    threads = numba.get_num_threads()
+    print(
+        f"sweep_scale: simple_grid on {len(bars):,} one-minute bars, "
+        f"{os.cpu_count()} cores, numba {threads} threads (warm-up: {n} combinations)"
+    )
+
+    local_s, local = timed(bars, dims, "")
+    combos = len(local)
+    flag = "PASS" if local_s < TARGET_S else "MISS"
+    print(
+        f"{flag} in-process   {combos:,} combinations {local_s:8.1f} s  "
+        f"{local_s / combos * 1e3:7.2f} ms each  (target < {TARGET_S:.0f} s)"
+    )
+
+    from distributed import Client, LocalCluster
+
+    started = time.perf_counter()
+    with (
+        LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=WORKERS,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0", "dashboard": False},
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,  # type: ignore[no-untyped-call]
+    ):
+        address: Any = cluster.scheduler_address
+        client.wait_for_workers(WORKERS)
+        client.run(warm_up, first)
+        start_s = time.perf_counter() - started
+        dask_s, remote = timed(bars, dims, address)
+    overhead = dask_s / local_s - 1.0
+    flag = "PASS" if overhead < TARGET_OVERHEAD else "MISS"
+    same = remote.equals(local)
+    print(
+        f"{flag} LocalCluster {combos:,} combinations {dask_s:8.1f} s  "
+        f"{dask_s / combos * 1e3:7.2f} ms each  overhead {overhead * 100:+.1f}% "
+        f"(target < {TARGET_OVERHEAD * 100:.0f}%; {WORKERS} workers x 1 thread, "
+        f"cluster start + warm-up {start_s:.1f} s not counted)"
+    )
+    print(f"{'PASS' if same else 'MISS'} identical result tables: {same}")
+
+
+if __name__ == "__main__":
+    main()
