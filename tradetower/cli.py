@@ -22,6 +22,7 @@ DEFAULT_SAMPLE = "data/binance_ETH-BTC_5m_2018-01.parquet"
 _COMMAND_MODULES: tuple[str, ...] = (
     "tradetower.cli_data",
     "tradetower.cli_research",
+    "tradetower.cli_dashboard",
 )
 
 

@@ -1,0 +1,1 @@
+"""Panel views: one backtest, a comparison, the sweep explorer."""
