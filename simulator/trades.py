@@ -20,7 +20,6 @@ when given, else NaT / -1.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -58,58 +57,21 @@ _NAT_NS = np.iinfo(np.int64).min  # the int64 value of NaT
 
 
 @dataclass(slots=True)
-class _Lot:
-    direction: int  # +1 long, -1 short
-    qty: float  # remaining quantity
-    orig_qty: float  # quantity the lot was opened with
-    price: float
-    fee: float  # entry fee of the whole lot (already pro-rated from its fill)
-    time_ns: int
-    bar: int
-
-
-@dataclass(slots=True)
 class _Rows:
+    """The trade rows as columns (lists or arrays)."""
+
     instrument: list[str]
     direction: list[str]
-    qty: list[float]
-    entry_time: list[int]
-    exit_time: list[int]
-    entry_bar: list[int]
-    exit_bar: list[int]
-    entry_price: list[float]
-    exit_price: list[float]
-    entry_fees: list[float]
-    exit_fees: list[float]
-    is_open: list[bool]
-
-    @classmethod
-    def empty(cls) -> _Rows:
-        return cls([], [], [], [], [], [], [], [], [], [], [], [])
-
-    def add(
-        self,
-        instrument: str,
-        lot: _Lot,
-        qty: float,
-        exit_time: int,
-        exit_bar: int,
-        exit_price: float,
-        exit_fees: float,
-        is_open: bool,
-    ) -> None:
-        self.instrument.append(instrument)
-        self.direction.append("LONG" if lot.direction > 0 else "SHORT")
-        self.qty.append(qty)
-        self.entry_time.append(lot.time_ns)
-        self.exit_time.append(exit_time)
-        self.entry_bar.append(lot.bar)
-        self.exit_bar.append(exit_bar)
-        self.entry_price.append(lot.price)
-        self.exit_price.append(exit_price)
-        self.entry_fees.append(lot.fee * qty / lot.orig_qty)
-        self.exit_fees.append(exit_fees)
-        self.is_open.append(is_open)
+    qty: np.ndarray
+    entry_time: np.ndarray
+    exit_time: np.ndarray
+    entry_bar: np.ndarray
+    exit_bar: np.ndarray
+    entry_price: np.ndarray
+    exit_price: np.ndarray
+    entry_fees: np.ndarray
+    exit_fees: np.ndarray
+    is_open: np.ndarray
 
 
 def _utc_ns(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
@@ -119,7 +81,7 @@ def _utc_ns(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     return np.asarray(idx.as_unit("ns").asi8, dtype=np.int64)
 
 
-def _ns_to_utc(values: list[int] | np.ndarray) -> pd.DatetimeIndex:
+def _ns_to_utc(values: np.ndarray) -> pd.DatetimeIndex:
     arr = np.asarray(values, dtype=np.int64).view("datetime64[ns]")
     return pd.DatetimeIndex(arr).tz_localize("UTC")
 
@@ -165,52 +127,51 @@ def fills_to_trades(
     prices = ordered["price"].to_numpy(dtype=np.float64)
     fees = ordered["fee"].to_numpy(dtype=np.float64)
 
-    books: dict[str, deque[_Lot]] = {}
-    rows = _Rows.empty()
+    from simulator.nb.fifo import fifo_match_nb
 
-    for i in range(len(qtys)):
-        inst = instruments[i]
-        side = int(sides[i])
-        fill_qty = float(qtys[i])
-        price = float(prices[i])
-        fee = float(fees[i])
-        t_ns = int(times[i])
-        bar = int(bars[i])
-        book = books.setdefault(inst, deque())
-
-        remaining = fill_qty
-        # Close opposite lots first, oldest first.
-        while book and book[0].direction != side and remaining > _QTY_RTOL * fill_qty:
-            lot = book[0]
-            q = min(lot.qty, remaining)
-            rows.add(inst, lot, q, t_ns, bar, price, fee * q / fill_qty, is_open=False)
-            lot.qty -= q
-            remaining -= q
-            if lot.qty <= _QTY_RTOL * lot.orig_qty:
-                book.popleft()
-        # The remainder (the whole fill when flat or adding) opens one new lot.
-        if remaining > _QTY_RTOL * fill_qty:
-            book.append(
-                _Lot(
-                    direction=side,
-                    qty=remaining,
-                    orig_qty=remaining,
-                    price=price,
-                    fee=fee * remaining / fill_qty,
-                    time_ns=t_ns,
-                    bar=bar,
-                )
-            )
-
-    open_time = _NAT_NS if mark_time is None else int(_utc_ns(pd.DatetimeIndex([mark_time]))[0])
-    open_bar = -1 if mark_bar is None else int(mark_bar)
-    for inst, book in books.items():
-        mark = float("nan")
-        if mark_prices is not None and inst in mark_prices:
-            mark = float(mark_prices[inst])
-        for lot in book:
-            rows.add(inst, lot, lot.qty, open_time, open_bar, mark, 0.0, is_open=True)
-
+    names: dict[str, int] = {}
+    codes = np.fromiter((names.setdefault(x, len(names)) for x in instruments), np.int64, len(qtys))
+    (
+        lot,
+        inst,
+        q,
+        exit_ns,
+        exit_bar,
+        exit_px,
+        exit_fee,
+        entry_fee,
+        lot_dir,
+        lot_px,
+        lot_ns,
+        lot_bar,
+        n_closed,
+    ) = fifo_match_nb(codes, sides, qtys, prices, fees, times, bars, len(names))
+    is_open = np.arange(len(q)) >= n_closed
+    symbols = np.asarray(list(names), dtype=object)
+    if is_open.any():
+        open_ns = _NAT_NS if mark_time is None else int(_utc_ns(pd.DatetimeIndex([mark_time]))[0])
+        marks = np.full(len(names), np.nan)
+        for name, k in names.items():
+            if mark_prices is not None and name in mark_prices:
+                marks[k] = float(mark_prices[name])
+        exit_ns = np.where(is_open, open_ns, exit_ns)
+        exit_bar = np.where(is_open, -1 if mark_bar is None else int(mark_bar), exit_bar)
+        exit_px = np.where(is_open, marks[inst], exit_px)
+        exit_fee = np.where(is_open, 0.0, exit_fee)
+    rows = _Rows(
+        instrument=list(symbols[inst]) if len(q) else [],
+        direction=list(np.where(lot_dir[lot] > 0, "LONG", "SHORT")) if len(q) else [],
+        qty=q,
+        entry_time=lot_ns[lot],
+        exit_time=exit_ns,
+        entry_bar=lot_bar[lot],
+        exit_bar=exit_bar,
+        entry_price=lot_px[lot],
+        exit_price=exit_px,
+        entry_fees=entry_fee,
+        exit_fees=exit_fee,
+        is_open=is_open,
+    )
     return _frame(rows)
 
 
