@@ -87,7 +87,13 @@ def validate_bars(frame: pd.DataFrame) -> pd.DataFrame:
     columns, unparseable or NaN values, unsorted or duplicate timestamps, ``high < low``,
     an open or close outside ``[low, high]`` and negative volume; the message names the row.
     """
-    df = frame.copy()
+    index, values = _validated(frame)
+    return pd.DataFrame(values, index=index, columns=list(OHLCV), copy=False)
+
+
+def _validated(frame: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """:func:`validate_bars` as (UTC index named ``timestamp``, float64 array [n, 5])."""
+    df = frame.copy(deep=False)
     df.columns = [str(c).strip().lower() for c in df.columns]
     if "timestamp" not in df.columns:
         for alias in ("ts", "time", "date", "datetime"):
@@ -124,8 +130,8 @@ def validate_bars(frame: pd.DataFrame) -> pd.DataFrame:
         raise DataValidationError(
             _row_msg(int(bad_ts[0]), "timestamp is missing"), row=int(bad_ts[0])
         )
-    values = {}
-    for col in OHLCV:
+    values = np.empty((len(df), len(OHLCV)))
+    for j, col in enumerate(OHLCV):
         numeric = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype="float64")
         bad = np.flatnonzero(~np.isfinite(numeric))
         if bad.size:
@@ -135,14 +141,14 @@ def validate_bars(frame: pd.DataFrame) -> pd.DataFrame:
                 row=r,
                 column=col,
             )
-        values[col] = numeric
+        values[:, j] = numeric
     ns = index.as_unit("ns").asi8
     step = np.diff(ns)
     if step.size and (step <= 0).any():
         r = int(np.flatnonzero(step <= 0)[0]) + 1
         what = "duplicate timestamp" if step[r - 1] == 0 else "timestamps not sorted ascending"
         raise DataValidationError(_row_msg(r, what, index[r]), row=r, column="timestamp")
-    o, h, lo, c, v = (values[k] for k in OHLCV)
+    o, h, lo, c, v = (values[:, j] for j in range(len(OHLCV)))
     checks = (
         (h < lo, "high < low", "high"),
         (o > h, "open above high", "open"),
@@ -156,8 +162,7 @@ def validate_bars(frame: pd.DataFrame) -> pd.DataFrame:
             r = int(np.flatnonzero(mask)[0])
             detail = f"{what} (open={o[r]}, high={h[r]}, low={lo[r]}, close={c[r]}, volume={v[r]})"
             raise DataValidationError(_row_msg(r, detail, index[r]), row=r, column=col)
-    out = pd.DataFrame(values, index=pd.DatetimeIndex(index, name="timestamp"))
-    return out
+    return pd.DatetimeIndex(index, name="timestamp"), values
 
 
 def _show(value: object) -> str:
@@ -208,6 +213,11 @@ class MarketData:
     def from_frames(cls, frames: Mapping[str, pd.DataFrame]) -> MarketData:
         if not frames:
             raise DataValidationError("no bars given")
+        if len(frames) == 1:
+            # One instrument: its validated array is the cube, no re-indexing or copying.
+            sym, only = next(iter(frames.items()))
+            idx, values = _validated(only)
+            return cls((sym,), idx, np.ascontiguousarray(values[:, None, :]))
         clean = {sym: validate_bars(f) for sym, f in frames.items()}
         index = clean[next(iter(clean))].index
         for f in clean.values():
