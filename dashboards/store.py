@@ -130,7 +130,9 @@ def read_source(source: Mapping[str, Any], folder: str | Path | None = None) -> 
         return read_bars(path)
     if all(source.get(k) for k in CACHE_KEYS):
         history = importlib.import_module("tradetower.history")
-        frame: pd.DataFrame = history.load_bars(*(source[k] for k in CACHE_KEYS), offline=True)
+        frame: pd.DataFrame = history.load_bars(
+            *(source[k] for k in CACHE_KEYS), offline=True, cache_dir=source.get("cache_dir")
+        )
         return frame
     raise DataValidationError(
         f"data source {dict(source)}: expected {{'path': ...}} or the keys {', '.join(CACHE_KEYS)}"

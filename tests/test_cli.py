@@ -193,3 +193,17 @@ def test_python_dash_m_help_runs_in_a_fresh_process() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: tradetower")
     assert "backtest" in done.stdout and "strategies" in done.stdout
+
+
+def test_a_saved_run_records_where_its_bars_came_from(tmp_path: Path) -> None:
+    """The dashboard redraws a saved run's candles from the source the run recorded."""
+    from dashboards.store import load_bars, load_result
+
+    out = tmp_path / "run"
+    code = main(["backtest", "--strategy", "sma_cross", "--out", str(out)])
+    assert code == 0
+    record = json.loads((out / "result.json").read_text())
+    (symbol, source), *_ = record["config"]["data"].items()
+    assert source["path"].endswith("data/binance_ETH-BTC_5m_2018-01.parquet")
+    bars = load_bars(load_result(out), out)[symbol]
+    assert len(bars) == record["metrics"]["bars"]

@@ -138,6 +138,12 @@ def _backtest(args: argparse.Namespace) -> int:
         close_at_end=not args.no_close_at_end,
     )
     artifacts = None
+    # Where the bars came from, so a dashboard can draw the run's candles again.
+    source: dict[str, Any] = {"path": str(Path(data_label).resolve())}
+    if args.venue:
+        source = {k: getattr(args, k) for k in ("venue", "symbol", "timeframe", "start", "end")}
+        source["cache_dir"] = args.cache_dir
+    result.config["data"] = {symbol: source}
     if not args.no_save:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         artifacts = str(result.save(args.out or Path("runs") / f"{args.strategy}-{stamp}"))
