@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from tradetower.config import FrozenConfig
+from tradetower.risk import RiskConfig
 
 COMPAT_MODES = ("backtesting.py",)
 
@@ -35,3 +36,6 @@ class SimConfig(FrozenConfig):
     risk_free: float = Field(default=0.05, ge=0, le=1)
     max_actions: int = Field(default=256, ge=8, le=100_000)
     capacity: int = Field(default=1024, ge=16)
+    risk: RiskConfig | None = None
+    """The shared risk rules (STRATEGIES.md §4); None: no pre-trade gate beyond balance and
+    minimums, no intra-trade limits."""

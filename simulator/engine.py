@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -14,7 +15,14 @@ from simulator.compat import apply_compat
 from simulator.config import SimConfig
 from simulator.driver import Driver
 from simulator.metrics import PERIODS_PER_YEAR, compute_metrics
-from simulator.result import BacktestResult, fills_frame, orders_frame, positions_and_equity
+from simulator.result import (
+    BacktestResult,
+    fills_frame,
+    orders_frame,
+    positions_and_equity,
+    risk_events_frame,
+    risk_metrics,
+)
 from simulator.trades import fills_to_trades
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import AssetClass, Instrument, _decimals
@@ -61,7 +69,7 @@ def instrument_table(instruments: dict[str, Instrument]) -> np.ndarray:
     return table
 
 
-def sim_params(config: SimConfig, wants_bars: bool) -> np.ndarray:
+def sim_params(config: SimConfig, wants_bars: bool, kill_bar: int = -1) -> np.ndarray:
     p = np.zeros(S.N_PARAMS)
     p[S.P_CASH0] = config.cash
     p[S.P_SLIP_MODE] = {"none": S.SLIP_NONE, "fixed": S.SLIP_FIXED, "volume": S.SLIP_VOLUME}[
@@ -78,7 +86,39 @@ def sim_params(config: SimConfig, wants_bars: bool) -> np.ndarray:
     p[S.P_START_BAR] = config.start_bar
     p[S.P_LIQUIDATION] = 1.0 if config.liquidation else 0.0
     p[S.P_MAX_ACTIONS] = config.max_actions
+    risk = config.risk
+    if risk is not None:
+        p[S.P_RISK_NOTIONAL] = risk.max_order_notional or 0.0
+        p[S.P_RISK_LEVERAGE] = risk.max_leverage or 0.0
+        p[S.P_RISK_RATE] = risk.max_orders_per_minute or 0
+        p[S.P_RISK_SPACING] = risk.min_order_spacing_ms
+        p[S.P_RISK_DRAWDOWN] = risk.max_drawdown_pct or 0.0
+        p[S.P_RISK_DAILY_LOSS] = risk.daily_loss_limit or 0.0
+    p[S.P_KILL_BAR] = kill_bar
     return p
+
+
+def kill_bar_of(kill_at: int | str | pd.Timestamp | None, market: MarketData) -> int:
+    """The bar at whose close the kill switch trips: a bar number, or the first bar at or after
+    a timestamp (UTC when naive); -1 for none."""
+    if kill_at is None:
+        return -1
+    if isinstance(kill_at, (int, np.integer)) and not isinstance(kill_at, bool):
+        bar = int(kill_at)
+        if not 0 <= bar < market.n_bars:
+            raise ConfigError("kill_at", f"bar {bar} is outside 0..{market.n_bars - 1}")
+        return bar
+    try:
+        ts = pd.Timestamp(kill_at)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            "kill_at", f"must be a bar number or a timestamp (got {kill_at!r})"
+        ) from None
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    bar = int(np.searchsorted(market.index.as_unit("ns").asi8, ts.as_unit("ns").value))
+    if bar >= market.n_bars:
+        raise ConfigError("kill_at", f"{ts} is after the last bar ({market.index[-1]})")
+    return bar
 
 
 def _signals(strategy: Strategy, data: MarketData) -> np.ndarray | None:
@@ -127,6 +167,7 @@ def backtest(
     mode: Mode = "auto",
     symbol: str = "ASSET",
     config: SimConfig | None = None,
+    kill_at: int | str | pd.Timestamp | None = None,
     **settings: Any,
 ) -> BacktestResult:
     """Run ``strategy`` over ``data`` on the simulated exchange.
@@ -137,7 +178,74 @@ def backtest(
     :class:`SimConfig` fields (``cash``, ``fees``, ``slippage_bps``, ``participation``,
     ``intrabar``, ``compat``...). ``mode`` picks the driver: ``compiled`` keeps a kernel
     strategy inside numba, ``python`` calls back at every event; ``auto`` compiles when it can.
+    ``risk`` (a :class:`~tradetower.risk.RiskConfig`) turns the shared risk rules on;
+    ``kill_at`` (a bar number or a timestamp) trips the kill switch at that bar's close. What
+    the risk rules did is in ``result.risk_events``.
     """
+    run = prepare_run(
+        strategy, data, instrument, funding, holdings, symbol, config, settings, kill_at
+    )
+    run.drive(mode)
+    return run.finish()
+
+
+@dataclass
+class PreparedRun:
+    """A backtest set up and ready to drive: what :func:`backtest` and the checkpoints of
+    :mod:`simulator.checkpoint` share."""
+
+    strategy: Strategy
+    cfg: SimConfig
+    market: MarketData
+    instruments: dict[str, Instrument]
+    driver: Driver
+    initial_pos: np.ndarray
+    started: float
+    elapsed_ms: float = 0.0
+    kill_bar: int = -1
+
+    def drive(self, mode: Mode) -> None:
+        use_compiled = mode == "compiled" or (
+            mode == "auto" and isinstance(self.strategy, KernelStrategy)
+        )
+        if use_compiled:
+            self.driver.run_compiled()
+        else:
+            self.driver.run_python()
+
+    def finish(self) -> BacktestResult:
+        self.driver.stop(self.cfg.close_at_end)
+        elapsed_ms = self.elapsed_ms + (time.perf_counter() - self.started) * 1e3
+        result = build_result(
+            self.strategy,
+            self.driver.state,
+            self.market,
+            self.instruments,
+            self.cfg,
+            elapsed_ms,
+            self.initial_pos,
+        )
+        if self.cfg.risk is not None or self.kill_bar >= 0:
+            result.risk_events = risk_events_frame(
+                self.driver.state, result.orders, self.market.index
+            )
+            result.metrics.update(risk_metrics(result.risk_events))
+            result.config["kill_bar"] = self.kill_bar if self.kill_bar >= 0 else None
+        return result
+
+
+def prepare_run(
+    strategy: Strategy,
+    data: Any,
+    instrument: Instrument | Mapping[str, Instrument] | None,
+    funding: pd.Series | Mapping[str, pd.Series] | None,
+    holdings: Mapping[str, float] | None,
+    symbol: str,
+    config: SimConfig | None,
+    settings: Mapping[str, Any],
+    kill_at: int | str | pd.Timestamp | None = None,
+) -> PreparedRun:
+    """Validate everything and allocate the venue state (see :func:`backtest`)."""
     configure_numba_cache()
     cfg = SimConfig.parse({**(config.model_dump() if config else {}), **settings})
     market = MarketData.coerce(data, symbol)
@@ -145,6 +253,7 @@ def backtest(
     cfg, instruments = apply_compat(cfg, instruments)
     if cfg.start_bar >= market.n_bars:
         raise ConfigError("start_bar", f"must be below the number of bars ({market.n_bars})")
+    kill_bar = kill_bar_of(kill_at, market)
     adopt = getattr(strategy, "adopt_compat", None)
     if cfg.compat is not None and callable(adopt):
         adopt(cfg.compat)
@@ -158,7 +267,7 @@ def backtest(
         market.ohlcv,
         market.time_ms,
         instrument_table(instruments),
-        sim_params(cfg, strategy.wants_bars),
+        sim_params(cfg, strategy.wants_bars, kill_bar),
         funding=_funding(funding, market),
         signals=_signals(strategy, market),
         capacity=cfg.capacity,
@@ -167,14 +276,9 @@ def backtest(
     state.pos[:, S.PS_QTY] = initial_pos
     state.pos[:, S.PS_AVG] = np.where(initial_pos != 0, market.ohlcv[0, :, 3], 0.0)
     driver = Driver(state, strategy, market.symbols, tuple(instruments.values()))
-    use_compiled = mode == "compiled" or (mode == "auto" and isinstance(strategy, KernelStrategy))
-    if use_compiled:
-        driver.run_compiled()
-    else:
-        driver.run_python()
-    driver.stop(cfg.close_at_end)
-    elapsed_ms = (time.perf_counter() - started) * 1e3
-    return build_result(strategy, driver.state, market, instruments, cfg, elapsed_ms, initial_pos)
+    return PreparedRun(
+        strategy, cfg, market, instruments, driver, initial_pos, started, kill_bar=kill_bar
+    )
 
 
 def _holdings(holdings: Mapping[str, float] | None, market: MarketData) -> np.ndarray:

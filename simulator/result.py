@@ -12,6 +12,8 @@ import pandas as pd
 
 from simulator import state as S
 from tradetower import kernel_abi as K
+from tradetower.bots import codes as C
+from tradetower.risk import REJECT_RULES, RULE_NAMES
 
 ORDER_TYPES = {K.MARKET: "MARKET", K.LIMIT: "LIMIT", K.STOP: "STOP"}
 ORDER_STATUS = {
@@ -30,6 +32,17 @@ REASONS = {
     K.R_REDUCE_ONLY: "REDUCE_ONLY",
     K.R_LIQUIDATED: "LIQUIDATED",
     K.R_END: "END_OF_DATA",
+    K.R_RISK_NOTIONAL: "RISK_NOTIONAL",
+    K.R_RISK_LEVERAGE: "RISK_LEVERAGE",
+    K.R_RISK_RATE: "RISK_RATE",
+    K.R_RISK_KILLED: "RISK_KILLED",
+}
+RISK_EVENT_COLUMNS = ("bar", "time", "rule", "action", "value", "equity", "order_id")
+COMMAND_NAMES = {
+    C.CMD_KILL: "KILL",
+    C.CMD_RISK_CLOSE: "RISK_CLOSE",
+    C.CMD_PAUSE: "PAUSE",
+    C.CMD_RESUME: "RESUME",
 }
 
 
@@ -122,6 +135,9 @@ class BacktestResult:
     equity: pd.Series
     positions: pd.DataFrame
     config: dict[str, Any] = field(default_factory=dict)
+    risk_events: pd.DataFrame = field(default_factory=lambda: empty_risk_events())
+    """What the risk rules did (refused orders, commands sent), in time order; empty when
+    the run had no risk rules."""
 
     def to_json(self) -> str:
         return json.dumps(
@@ -131,7 +147,8 @@ class BacktestResult:
         )
 
     def save(self, folder: str | Path) -> Path:
-        """Write orders, fills, trades, equity (Parquet) and result.json into ``folder``."""
+        """Write orders, fills, trades, equity, risk events when any (Parquet) and result.json
+        into ``folder``."""
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         self.orders.to_parquet(out / "orders.parquet", index=False)
@@ -143,6 +160,8 @@ class BacktestResult:
         frame = self.positions.copy()
         frame.insert(0, "equity", self.equity.to_numpy())
         frame.to_parquet(out / "equity.parquet")
+        if not self.risk_events.empty:
+            self.risk_events.to_parquet(out / "risk_events.parquet", index=False)
         record = {
             "strategy": self.strategy,
             "params": self.params,
@@ -219,3 +238,70 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.4f}"
     return str(value)
+
+
+def empty_risk_events() -> pd.DataFrame:
+    return pd.DataFrame({c: [] for c in RISK_EVENT_COLUMNS})
+
+
+def risk_events_frame(
+    st: S.SimState, orders: pd.DataFrame, index: pd.DatetimeIndex
+) -> pd.DataFrame:
+    """The risk log (commands sent: kill switch, drawdown close, daily pause and resume) and the
+    orders the pre-trade gate refused, one row each, ordered by bar (commands after the orders
+    of their bar, as the loop handles them)."""
+    rows: list[dict[str, Any]] = []
+    codes = {name: code for code, name in REASONS.items()}
+    refused = orders[orders["reason"].map(lambda r: codes.get(r, -1) in REJECT_RULES)]
+    for bar, when, reason, qty, oid in zip(
+        refused["placed_bar"].tolist(),
+        refused["placed_time"].tolist(),
+        refused["reason"].tolist(),
+        refused["qty"].tolist(),
+        refused["order_id"].tolist(),
+        strict=True,
+    ):
+        rows.append(
+            {
+                "bar": int(bar),
+                "time": when,
+                "rule": REJECT_RULES[codes[str(reason)]],
+                "action": "REJECT",
+                "value": float(qty),  # the refused order's quantity
+                "equity": float("nan"),
+                "order_id": int(oid),
+            }
+        )
+    log = st.risk_log[: int(st.counters[S.C_N_RISK_LOG])]
+    for r in log:
+        bar = int(r[S.RL_BAR])
+        rows.append(
+            {
+                "bar": bar,
+                "time": index[bar],
+                "rule": RULE_NAMES[int(r[S.RL_RULE])],
+                "action": COMMAND_NAMES.get(int(r[S.RL_COMMAND]), "FLATTEN"),
+                "value": float(r[S.RL_VALUE]),
+                "equity": float(r[S.RL_EQUITY]),
+                "order_id": -1,
+            }
+        )
+    if not rows:
+        return empty_risk_events()
+    frame = pd.DataFrame(rows, columns=list(RISK_EVENT_COLUMNS))
+    frame["_cmd"] = frame["order_id"] < 0
+    frame = frame.sort_values(["bar", "_cmd"], kind="stable").drop(columns="_cmd")
+    return frame.reset_index(drop=True)
+
+
+def risk_metrics(events: pd.DataFrame) -> dict[str, int]:
+    """Counts of what the risk rules did, by rule."""
+    out = {"risk_rejections": int((events["action"] == "REJECT").sum())}
+    for rule in ("max_order_notional", "max_leverage", "max_orders_per_minute"):
+        out[f"risk_rejected_{rule}"] = int((events["rule"] == rule).sum())
+    out["risk_kill_switch"] = int(
+        ((events["rule"] == "kill_switch") & (events["action"] == "KILL")).sum()
+    )
+    out["risk_drawdown_closes"] = int((events["rule"] == "max_drawdown").sum())
+    out["risk_daily_pauses"] = int((events["rule"] == "daily_loss").sum())
+    return out

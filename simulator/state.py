@@ -23,7 +23,15 @@ P_WANTS_BARS = 7
 P_START_BAR = 8
 P_LIQUIDATION = 9  # 1 = margin positions are liquidated at their liquidation price
 P_MAX_ACTIONS = 10
-N_PARAMS = 11
+# Risk rules (tradetower.risk.RiskConfig); 0 turns a limit off, P_KILL_BAR < 0 has no kill switch
+P_RISK_NOTIONAL = 11
+P_RISK_LEVERAGE = 12
+P_RISK_RATE = 13  # max orders per rolling minute
+P_RISK_SPACING = 14  # ms between a bot's orders
+P_RISK_DRAWDOWN = 15  # percent below the equity peak
+P_RISK_DAILY_LOSS = 16  # quote currency
+P_KILL_BAR = 17
+N_PARAMS = 18
 
 SLIP_NONE = 0
 SLIP_FIXED = 1
@@ -131,7 +139,9 @@ C_ENDED = 14
 C_N_ACTIVE_TRIG = 15
 C_BOUNDS_STALE = 16  # 1 when orders, triggers or timers changed since the bounds were computed
 C_HITS_LEFT = 17  # hits of the current bar not yet handed out; -1 before its first scan
-N_COUNTERS = 18
+C_N_RISK_LOG = 18  # rows used in the risk log
+C_FLATTEN_BAR = 19  # 1 + the bar at whose close the kill switch flattens what is left; 0: none
+N_COUNTERS = 20
 
 # bar stages
 STAGE_NEW = 0
@@ -141,6 +151,18 @@ STAGE_TIMERS = 3
 STAGE_SIGNALS = 4
 STAGE_BAR = 5
 STAGE_DONE = 6
+STAGE_RISK = 7  # after the signals: the intra-trade monitor looks at the bar's close
+STAGE_RISK_POP = 8  # hand out the commands it decided, one event each
+
+# --- risk log (commands the risk rules sent) ---
+RL_BAR = 0
+RL_TIME = 1
+RL_RULE = 2  # tradetower.risk_nb RULE_*
+RL_COMMAND = 3  # the CMD_* code sent to the bot
+RL_VALUE = 4  # the measure that tripped it (drawdown %, the day's PnL, equity)
+RL_EQUITY = 5
+N_RISK_LOG = 6
+KILL_FLATTEN_ORDER = -3  # F_ORDER of the kill switch's own closing fills
 
 NO_TIMER = np.iinfo(np.int64).max
 
@@ -165,6 +187,9 @@ class SimState(NamedTuple):
     vol_used: np.ndarray  # f8[k]: volume already taken in the current bar
     cflow: np.ndarray  # f8[n]: non-trade cash flows (funding) per bar; f8[0] without funding
     counters: np.ndarray  # i8[N_COUNTERS]
+    rate: np.ndarray  # f8[RT_RING + max orders per minute]: the rate limiter (tradetower.risk_nb)
+    monitor: np.ndarray  # f8[N_MONITOR]: the intra-trade monitor (tradetower.risk_nb)
+    risk_log: np.ndarray  # f8[rows, N_RISK_LOG]: two rows a day plus room, never grows
 
 
 def allocate(

@@ -65,6 +65,15 @@ from tradetower import kernel_abi as K
 from tradetower.bots import codes as C
 from tradetower.bots import header as H
 from tradetower.bots.adapter import BotStrategy
+from tradetower.bots.commands import forced_close_trigger_nb
+from tradetower.bots.funds import (
+    FD_PAUSES,
+    FD_WARN,
+    POLL_RESUME,
+    funds_pause_nb,
+    funds_poll_nb,
+    is_funds_poll_nb,
+)
 from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import Instrument, _decimals
@@ -78,7 +87,6 @@ from tradetower.kernel_tools import (
     meets_min_nb,
     place_nb,
     round_price_nb,
-    set_timer_nb,
 )
 from tradetower.lifecycle import Trigger
 
@@ -144,8 +152,8 @@ F_IGNORED = B0 + 30  # signals ignored
 F_ADDED = B0 + 31  # add-funds accepted
 F_AF_REFUSED = B0 + 32
 F_FUNDS_EPISODE = B0 + 33  # 1 while paused for funds
-F_FUNDS_PAUSES = B0 + 34
-F_FUNDS_WARN = B0 + 35  # the last poll failed
+F_FUNDS_PAUSES = F_FUNDS_EPISODE + FD_PAUSES  # the shared funds helper's layout
+F_FUNDS_WARN = F_FUNDS_EPISODE + FD_WARN  # the last poll failed
 F_BASE0 = B0 + 36  # the investment at start
 F_BUY_FILLS = B0 + 37
 F_SELL_FILLS = B0 + 38
@@ -180,8 +188,6 @@ TAG_CLOSE = 3.0
 TAG_AF = 4.0
 TAG_SL = 10.0
 TAG_POLL = 20.0
-POLLS_S = (0, 15, 30, 60, 120, 300)
-N_POLLS = 6
 
 MODE_CANCEL = 0
 MODE_TO_BASE = 1
@@ -799,20 +805,16 @@ def _add_funds(
 @njit(cache=True)
 def _funds_pause(state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int) -> int:
     """A refusal for funds: pause (once per episode) and poll the balance."""
-    if state[F_FUNDS_EPISODE] > 0 or not _running(state):
-        return n
-    if not H.transition_nb(state, C.PAUSED, C.INSUFFICIENT_FUNDS):
-        return n
-    state[F_FUNDS_PAUSES] += 1.0
-    if state[F_FUNDS_RESUMED_T] == event[K.E_TIME]:
-        # Refused again right after a poll resumed it: no new polls (no loop within a bar).
-        state[F_FUNDS_WARN] = 1.0
-        return n
-    state[F_FUNDS_EPISODE] = 1.0
-    state[F_FUNDS_WARN] = 0.0
-    for j in range(N_POLLS):
-        n = set_timer_nb(actions, n, event[K.E_TIME] + POLLS_S[j] * 1000.0, TAG_POLL + j)
-    return n
+    return funds_pause_nb(
+        state,
+        F_FUNDS_EPISODE,
+        F_FUNDS_RESUMED_T,
+        _running(state),
+        event[K.E_TIME],
+        actions,
+        n,
+        TAG_POLL,
+    )
 
 
 @njit(cache=True)
@@ -960,8 +962,9 @@ def _on_signal(
         return _start_closing(params, state, event, actions, 0, C.CLOSE_SIGNAL, MODE_TO_BASE)
     if code == C.CMD_STOP:
         return _start_closing(params, state, event, actions, 0, C.USER_STOP, MODE_CANCEL)
-    if code == C.CMD_KILL:
-        return _start_closing(params, state, event, actions, 0, C.KILL_SWITCH, MODE_TO_QUOTE)
+    closer = forced_close_trigger_nb(code)
+    if closer >= 0:
+        return _start_closing(params, state, event, actions, 0, closer, MODE_TO_QUOTE)
     if code == C.CMD_PAUSE and _running(state):
         H.transition_nb(state, C.PAUSED, C.USER_PAUSE)
         return 0
@@ -975,17 +978,12 @@ def _on_signal(
 
 @njit(cache=True)
 def _on_timer(params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray) -> int:
-    tag = event[K.E_TAG]
-    if tag < TAG_POLL or tag >= TAG_POLL + N_POLLS:
+    if not is_funds_poll_nb(state, F_FUNDS_EPISODE, event, TAG_POLL):
         return 0
-    if state[F_FUNDS_EPISODE] <= 0 or int(state[H.H_STATE]) != C.PAUSED:
-        return 0
-    if _funds_there(params, state, event):
-        state[F_FUNDS_RESUMED_T] = event[K.E_TIME]
+    there = _funds_there(params, state, event)
+    outcome = funds_poll_nb(state, F_FUNDS_EPISODE, F_FUNDS_RESUMED_T, event, TAG_POLL, there)
+    if outcome == POLL_RESUME:
         return _resume(params, state, event, actions, 0, C.FUNDS_AVAILABLE)
-    if tag == TAG_POLL + N_POLLS - 1:
-        state[F_FUNDS_WARN] = 1.0  # stays paused: only a user resume or add funds resumes
-        state[F_FUNDS_EPISODE] = 0.0
     return 0
 
 

@@ -30,6 +30,7 @@ from tradetower import kernel_abi as K
 from tradetower.bots import codes as C
 from tradetower.bots import header as H
 from tradetower.bots.adapter import BotStrategy
+from tradetower.bots.commands import forced_close_trigger_nb
 from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import Instrument, _decimals
@@ -931,8 +932,9 @@ def _on_signal_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray, actions: np.ndar
         return _close_nb(p, s, actions, 0, C.CLOSE_SIGNAL, CL_CLOSE_TO_QUOTE)
     if code == C.CMD_STOP:
         return _close_nb(p, s, actions, 0, C.USER_STOP, int(p[P_CLOSURE]))
-    if code == C.CMD_KILL:
-        return _close_nb(p, s, actions, 0, C.KILL_SWITCH, CL_CLOSE_TO_QUOTE)
+    closer = forced_close_trigger_nb(code)
+    if closer >= 0:
+        return _close_nb(p, s, actions, 0, closer, CL_CLOSE_TO_QUOTE)
     if code == C.CMD_PAUSE:
         if H.transition_nb(s, C.PAUSED, C.USER_PAUSE):
             s[F_PAUSE_FUNDS] = 0.0

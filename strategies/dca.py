@@ -39,6 +39,7 @@ from tradetower import kernel_abi as K
 from tradetower.bots import codes as C
 from tradetower.bots import header as H
 from tradetower.bots.adapter import BotStrategy
+from tradetower.bots.commands import forced_close_trigger_nb
 from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import Instrument
@@ -1315,8 +1316,9 @@ def on_signal_nb(
         return begin_close_nb(params, state, actions, n, C.CLOSE_SIGNAL, True, price)
     if code == C.CMD_STOP:
         return begin_close_nb(params, state, actions, n, C.USER_STOP, False, price)
-    if code == C.CMD_KILL:
-        return begin_close_nb(params, state, actions, n, C.KILL_SWITCH, True, price)
+    closer = forced_close_trigger_nb(code)
+    if closer >= 0:
+        return begin_close_nb(params, state, actions, n, closer, True, price)
     if code == C.CMD_PAUSE:
         if pausable_nb(st):
             move_nb(state, C.PAUSED, C.USER_PAUSE)

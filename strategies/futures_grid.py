@@ -26,6 +26,7 @@ from tradetower import kernel_abi as K
 from tradetower.bots import codes as C
 from tradetower.bots import header as H
 from tradetower.bots.adapter import BotStrategy
+from tradetower.bots.commands import forced_close_trigger_nb
 from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import Instrument
@@ -697,8 +698,9 @@ def futures_grid_on_event_nb(params, state, event, actions):  # type: ignore[no-
             return _start_closing_nb(state, C.CLOSE_SIGNAL, True, actions)
         if code == C.CMD_STOP:
             return _start_closing_nb(state, C.USER_STOP, params[P_CLOSE_ON_STOP] > 0, actions)
-        if code == C.CMD_KILL:
-            return _start_closing_nb(state, C.KILL_SWITCH, True, actions)
+        closer = forced_close_trigger_nb(code)
+        if closer >= 0:
+            return _start_closing_nb(state, closer, True, actions)
         if code == C.CMD_PAUSE:
             if s == C.ACTIVE:
                 H.transition_nb(state, C.PAUSED, C.USER_PAUSE)

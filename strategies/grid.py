@@ -36,6 +36,7 @@ from tradetower import kernel_abi as K
 from tradetower.bots import codes as C
 from tradetower.bots import header as H
 from tradetower.bots.adapter import BotStrategy
+from tradetower.bots.commands import forced_close_trigger_nb
 from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import Instrument, _decimals
@@ -1411,8 +1412,9 @@ def _on_signal(
     mark = state[F_MARK]
     if code == C.CMD_CLOSE:
         return _start_closing(params, state, actions, n, C.CLOSE_SIGNAL, CL_QUOTE, mark)
-    if code == C.CMD_KILL:
-        return _start_closing(params, state, actions, n, C.KILL_SWITCH, CL_QUOTE, mark)
+    closer = forced_close_trigger_nb(code)
+    if closer >= 0:
+        return _start_closing(params, state, actions, n, closer, CL_QUOTE, mark)
     if code == C.CMD_STOP:
         return _start_closing(params, state, actions, n, C.USER_STOP, int(params[P_CLOSURE]), mark)
     if s == C.WAITING:

@@ -54,6 +54,15 @@ from tradetower import kernel_abi as K
 from tradetower.bots import codes as C
 from tradetower.bots import header as H
 from tradetower.bots.adapter import BotStrategy
+from tradetower.bots.commands import forced_close_trigger_nb
+from tradetower.bots.funds import (
+    FD_PAUSES,
+    FD_WARN,
+    POLL_RESUME,
+    funds_pause_nb,
+    funds_poll_nb,
+    is_funds_poll_nb,
+)
 from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import Instrument, _decimals
@@ -67,7 +76,6 @@ from tradetower.kernel_tools import (
     meets_min_nb,
     place_nb,
     round_price_nb,
-    set_timer_nb,
 )
 from tradetower.lifecycle import Trigger
 
@@ -134,8 +142,8 @@ F_SKIPPED = B0 + 24
 F_IGNORED = B0 + 25
 F_AF_REJECTED = B0 + 26
 F_FUNDS_EPISODE = B0 + 27
-F_FUNDS_PAUSES = B0 + 28
-F_FUNDS_WARN = B0 + 29
+F_FUNDS_PAUSES = F_FUNDS_EPISODE + FD_PAUSES  # the shared funds helper's layout
+F_FUNDS_WARN = F_FUNDS_EPISODE + FD_WARN
 F_WINS = B0 + 30
 F_SETUP_ERROR = B0 + 31
 F_SELL_QTY0 = B0 + 32
@@ -165,8 +173,6 @@ TAG_INIT = 1.0
 TAG_CLOSE = 3.0
 TAG_TP = 11.0
 TAG_POLL = 20.0
-POLLS_S = (0, 15, 30, 60, 120, 300)
-N_POLLS = 6
 
 MODE_CANCEL = 0
 MODE_TO_BASE = 1
@@ -614,20 +620,16 @@ def _complete_slot(
 
 @njit(cache=True)
 def _funds_pause(state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int) -> int:
-    if state[F_FUNDS_EPISODE] > 0 or not _running(state):
-        return n
-    if not H.transition_nb(state, C.PAUSED, C.INSUFFICIENT_FUNDS):
-        return n
-    state[F_FUNDS_PAUSES] += 1.0
-    if state[F_FUNDS_RESUMED_T] == event[K.E_TIME]:
-        # Refused again right after a poll resumed it: no new polls (no loop within a bar).
-        state[F_FUNDS_WARN] = 1.0
-        return n
-    state[F_FUNDS_EPISODE] = 1.0
-    state[F_FUNDS_WARN] = 0.0
-    for j in range(N_POLLS):
-        n = set_timer_nb(actions, n, event[K.E_TIME] + POLLS_S[j] * 1000.0, TAG_POLL + j)
-    return n
+    return funds_pause_nb(
+        state,
+        F_FUNDS_EPISODE,
+        F_FUNDS_RESUMED_T,
+        _running(state),
+        event[K.E_TIME],
+        actions,
+        n,
+        TAG_POLL,
+    )
 
 
 @njit(cache=True)
@@ -772,8 +774,9 @@ def _on_signal(
         return _start_closing(params, state, event, actions, 0, C.CLOSE_SIGNAL, _exit_mode(params))
     if code == C.CMD_STOP:
         return _start_closing(params, state, event, actions, 0, C.USER_STOP, _exit_mode(params))
-    if code == C.CMD_KILL:
-        return _start_closing(params, state, event, actions, 0, C.KILL_SWITCH, MODE_TO_QUOTE)
+    closer = forced_close_trigger_nb(code)
+    if closer >= 0:
+        return _start_closing(params, state, event, actions, 0, closer, MODE_TO_QUOTE)
     if code == C.CMD_PAUSE and _running(state):
         H.transition_nb(state, C.PAUSED, C.USER_PAUSE)
         return 0
@@ -788,17 +791,12 @@ def _on_signal(
 
 @njit(cache=True)
 def _on_timer(params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray) -> int:
-    tag = event[K.E_TAG]
-    if tag < TAG_POLL or tag >= TAG_POLL + N_POLLS:
+    if not is_funds_poll_nb(state, F_FUNDS_EPISODE, event, TAG_POLL):
         return 0
-    if state[F_FUNDS_EPISODE] <= 0 or int(state[H.H_STATE]) != C.PAUSED:
-        return 0
-    if _funds_there(params, state, event):
-        state[F_FUNDS_RESUMED_T] = event[K.E_TIME]
+    there = _funds_there(params, state, event)
+    outcome = funds_poll_nb(state, F_FUNDS_EPISODE, F_FUNDS_RESUMED_T, event, TAG_POLL, there)
+    if outcome == POLL_RESUME:
         return _resume(params, state, actions, 0, C.FUNDS_AVAILABLE)
-    if tag == TAG_POLL + N_POLLS - 1:
-        state[F_FUNDS_WARN] = 1.0
-        state[F_FUNDS_EPISODE] = 0.0
     return 0
 
 

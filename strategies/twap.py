@@ -23,6 +23,7 @@ from tradetower import kernel_abi as K
 from tradetower.bots import codes as C
 from tradetower.bots import header as H
 from tradetower.bots.adapter import BotStrategy
+from tradetower.bots.commands import forced_close_trigger_nb
 from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import Instrument
@@ -398,8 +399,9 @@ def twap_on_event_nb(params, state, event, actions):  # type: ignore[no-untyped-
             return _stop_nb(state, C.USER_STOP, actions)
         if code == C.CMD_CLOSE:
             return _stop_nb(state, C.CLOSE_SIGNAL, actions)
-        if code == C.CMD_KILL:
-            return _stop_nb(state, C.KILL_SWITCH, actions)
+        closer = forced_close_trigger_nb(code)
+        if closer >= 0:
+            return _stop_nb(state, closer, actions)
         if code == C.CMD_PAUSE:
             if s == C.ACTIVE or s == C.WAITING:
                 H.transition_nb(state, C.PAUSED, C.USER_PAUSE)

@@ -24,6 +24,7 @@ def test_readme_python_examples_run(tmp_path: Path) -> None:
         for k, block in enumerate(blocks):
             code = block.replace('"runs/my-run"', repr(str(tmp_path / "run")))
             code = code.replace('"runs/history-cache"', repr(str(tmp_path / "history")))
+            code = code.replace('"runs/my-checkpoint.npz"', repr(str(tmp_path / "ck.npz")))
             exec(compile(code, f"README.md block {k}", "exec"), namespace)
     finally:
         os.chdir(cwd)
@@ -32,6 +33,9 @@ def test_readme_python_examples_run(tmp_path: Path) -> None:
     assert (tmp_path / "run" / "fills.parquet").exists()
     assert namespace["grid"].metrics["n_fills"] > 0  # type: ignore[attr-defined]
     assert namespace["cached_run"].metrics["bars"] > 0  # type: ignore[attr-defined]
+    later, whole = namespace["later"], namespace["whole"]
+    assert later.fills.equals(whole.fills)  # type: ignore[attr-defined]
+    assert len(namespace["guarded"].risk_events) > 0  # type: ignore[attr-defined, arg-type]
     assert len(namespace["hourly"]) < len(namespace["market"].index)  # type: ignore[arg-type,attr-defined]
     assert namespace["ranked"]["return_pct"].is_monotonic_decreasing  # type: ignore[index]
     table = namespace["table"]

@@ -89,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     bt.add_argument("--no-save", action="store_true", help="do not write artifacts")
     bt.add_argument("--json", action="store_true", help="print metrics as JSON")
+    _risk_flags(bt)
 
     st = sub.add_parser("strategies", help="list the built-in strategies, or show one's parameters")
     st.add_argument("action", nargs="?", choices=("list", "show"), default="list")
@@ -96,6 +97,43 @@ def _parser() -> argparse.ArgumentParser:
     for module in _COMMAND_MODULES:
         importlib.import_module(module).add_commands(sub)
     return parser
+
+
+def _risk_flags(bt: argparse.ArgumentParser) -> None:
+    """The shared risk rules (STRATEGIES.md §4); giving any of them turns the rules on."""
+    bt.add_argument("--max-order-notional", type=float, default=None, help="largest order, quote")
+    bt.add_argument("--max-leverage", type=float, default=None, help="leverage cap")
+    bt.add_argument(
+        "--max-orders-per-minute",
+        type=int,
+        default=None,
+        help="orders in a rolling minute (60 when another risk flag is given; 0 = off)",
+    )
+    bt.add_argument(
+        "--max-drawdown-pct", type=float, default=None, help="close the bot this far below peak"
+    )
+    bt.add_argument(
+        "--daily-loss-limit", type=float, default=None, help="pause the bot for the UTC day"
+    )
+
+
+def _risk_config(args: argparse.Namespace) -> Any:
+    """A RiskConfig from the risk flags, or None when none was given."""
+    from tradetower.risk import RiskConfig
+
+    given = {
+        "max_order_notional": args.max_order_notional,
+        "max_leverage": args.max_leverage,
+        "max_orders_per_minute": args.max_orders_per_minute,
+        "max_drawdown_pct": args.max_drawdown_pct,
+        "daily_loss_limit": args.daily_loss_limit,
+    }
+    fields = {k: v for k, v in given.items() if v is not None}
+    if not fields:
+        return None
+    if fields.get("max_orders_per_minute") == 0:
+        fields["max_orders_per_minute"] = None
+    return RiskConfig.parse(fields)
 
 
 def _backtest(args: argparse.Namespace) -> int:
@@ -136,6 +174,7 @@ def _backtest(args: argparse.Namespace) -> int:
         intrabar=args.intrabar,
         compat=args.compat,
         close_at_end=not args.no_close_at_end,
+        risk=_risk_config(args),
     )
     artifacts = None
     # Where the bars came from, so a dashboard can draw the run's candles again.

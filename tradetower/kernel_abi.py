@@ -43,6 +43,11 @@ R_IOC_UNFILLED: Final = 4
 R_REDUCE_ONLY: Final = 5
 R_LIQUIDATED: Final = 6
 R_END: Final = 7
+# Pre-trade risk gate refusals (STRATEGIES.md §4; tradetower.risk_nb)
+R_RISK_NOTIONAL: Final = 8  # the order's notional is above the cap
+R_RISK_LEVERAGE: Final = 9  # the order would lift leverage above the cap
+R_RISK_RATE: Final = 10  # more than the allowed orders in a rolling minute
+R_RISK_KILLED: Final = 11  # the kill switch is latched: only position-reducing orders pass
 
 # Event types
 EV_NONE: Final = 0

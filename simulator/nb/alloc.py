@@ -5,6 +5,7 @@ from numba import njit
 
 from simulator import state as S
 from tradetower import kernel_abi as K
+from tradetower import risk_nb as R
 
 
 @njit(cache=True)
@@ -12,6 +13,15 @@ def pending_rows_nb(order_rows: int, max_actions: int) -> int:
     """Rows the queue of pending events needs. Each queued event is the cancel or refusal of a
     distinct order, so the queue never holds more entries than the order log has rows."""
     return order_rows + 2 * max_actions + 16
+
+
+@njit(cache=True)
+def risk_log_rows_nb(time_ms: np.ndarray) -> int:
+    """Rows the risk log needs: a daily pause and resume for every UTC day, plus room."""
+    if time_ms.shape[0] == 0:
+        return 8
+    days = (time_ms[time_ms.shape[0] - 1] - time_ms[0]) // int(R.DAY_MS) + 2
+    return int(2 * days + 8)
 
 
 @njit(cache=True)
@@ -37,6 +47,8 @@ def allocate_nb(
     bounds[:, 1] = np.inf
     counters = np.zeros(S.N_COUNTERS, dtype=np.int64)
     counters[S.C_NEXT_TIMER] = S.NO_TIMER
+    monitor = np.zeros(R.N_MONITOR)
+    R.reset_monitor_nb(monitor)
     return S.SimState(
         ohlcv,
         time_ms,
@@ -57,6 +69,9 @@ def allocate_nb(
         np.zeros(k),
         np.zeros(n if funding.shape[0] > 0 else 0),
         counters,
+        np.zeros(R.RT_RING + max(int(params[S.P_RISK_RATE]), 0)),
+        monitor,
+        np.zeros((risk_log_rows_nb(time_ms), S.N_RISK_LOG)),
     )
 
 
@@ -124,4 +139,7 @@ def grow_nb(st: S.SimState) -> S.SimState:
         st.vol_used,
         st.cflow,
         st.counters,
+        st.rate,
+        st.monitor,
+        st.risk_log,
     )

@@ -22,6 +22,7 @@ from simulator.nb.orders import (
     apply_actions_nb,
     bounds_stale_nb,
     cancel_order_nb,
+    equity_nb,
     finish_order_nb,
     refresh_bounds_nb,
     update_bounds_nb,
@@ -36,6 +37,8 @@ from simulator.nb.path import (
     trail_hit_nb,
 )
 from tradetower import kernel_abi as K
+from tradetower import risk_nb as R
+from tradetower.bots import codes as C
 from tradetower.jit_options import kernel_jit, kernel_jit_inline
 
 
@@ -50,10 +53,35 @@ def bar_end_ms_nb(st: S.SimState, t: int) -> int:
 
 
 @kernel_jit_inline
+def risk_watch_nb(st: S.SimState) -> bool:
+    """True while an intra-trade limit watches every bar's equity (no bar is quiet)."""
+    p = st.params
+    if p[S.P_RISK_DRAWDOWN] <= 0.0 and p[S.P_RISK_DAILY_LOSS] <= 0.0:
+        return False
+    return st.monitor[R.MN_KILL_DONE] == 0.0 and st.monitor[R.MN_DD_DONE] == 0.0
+
+
+@kernel_jit_inline
+def kill_pending_nb(st: S.SimState) -> bool:
+    return st.params[S.P_KILL_BAR] >= 0.0 and st.monitor[R.MN_KILL_DONE] == 0.0
+
+
+@kernel_jit_inline
+def risk_bar_nb(st: S.SimState) -> int:
+    """The next bar the risk rules must see even if nothing else happens in it, or -1."""
+    if kill_pending_nb(st):
+        return int(st.params[S.P_KILL_BAR])
+    return int(st.counters[S.C_FLATTEN_BAR]) - 1
+
+
+@kernel_jit_inline
 def is_quiet_nb(st: S.SimState, t: int) -> bool:
     """True when bar t cannot produce any event or state change."""
     c = st.counters
     if c[S.C_N_MARKET] > 0 or c[S.C_N_TRAIL] > 0 or st.params[S.P_WANTS_BARS] > 0:
+        return False
+    due = risk_bar_nb(st)
+    if risk_watch_nb(st) or (due >= 0 and t >= due):
         return False
     if t == int(st.params[S.P_START_BAR]) and c[S.C_STARTED] == 0:
         return False
@@ -84,9 +112,13 @@ def skip_quiet_nb(st: S.SimState, t: int) -> int:
     n = st.time_ms.shape[0]
     if c[S.C_N_MARKET] > 0 or c[S.C_N_TRAIL] > 0 or st.params[S.P_WANTS_BARS] > 0:
         return t
+    if risk_watch_nb(st):
+        return t
     limit = n
     if c[S.C_STARTED] == 0:
         limit = min(limit, int(st.params[S.P_START_BAR]))
+    if risk_bar_nb(st) >= 0:
+        limit = min(limit, risk_bar_nb(st))
     due = c[S.C_NEXT_TIMER]
     if due != S.NO_TIMER:
         # Bars before the one holding the due time end at or before it.
@@ -326,6 +358,58 @@ def needs_growth_nb(st: S.SimState) -> bool:
 
 
 @kernel_jit
+def log_risk_nb(st: S.SimState, t: int, rule: int, code: int, value: float) -> None:
+    row = st.counters[S.C_N_RISK_LOG]
+    if row < st.risk_log.shape[0]:
+        log = st.risk_log[row]
+        log[S.RL_BAR] = t
+        log[S.RL_TIME] = st.time_ms[t]
+        log[S.RL_RULE] = rule
+        log[S.RL_COMMAND] = code
+        log[S.RL_VALUE] = value
+        log[S.RL_EQUITY] = equity_nb(st)
+        st.counters[S.C_N_RISK_LOG] = row + 1
+
+
+@kernel_jit
+def kill_flatten_nb(st: S.SimState, t: int) -> None:
+    """The kill switch's last step, at the close of the bar after it tripped (the bot's own
+    closing orders have had their bar): cancel whatever still rests and close every position
+    left at the close with the taker fee, logged per instrument."""
+    st.counters[S.C_FLATTEN_BAR] = 0
+    while st.counters[S.C_N_ACTIVE] > 0:
+        cancel_order_nb(st, st.active[0], K.R_USER, True)
+    bounds_stale_nb(st)
+    for i in range(st.pos.shape[0]):
+        q = st.pos[i, S.PS_QTY]
+        close = st.ohlcv[t, i, 3]
+        if q == 0.0 or np.isnan(close):
+            continue
+        side = -1.0 if q > 0 else 1.0
+        px = slipped_price_nb(st, i, side, close, abs(q), t)
+        fee = px * abs(q) * st.inst[i, S.I_TAKER]
+        slip = abs(px - close) * abs(q)
+        apply_fill_nb(st, i, S.KILL_FLATTEN_ORDER, side, abs(q), px, fee, 1.0, 0.0, slip)
+        log_risk_nb(st, t, R.RULE_KILL_SWITCH, 0, -q)
+
+
+@kernel_jit
+def risk_command_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
+    """The next command the risk rules send the bot at the close of bar t, logged, as an
+    EV_SIGNAL; EV_NONE when none is due."""
+    code, rule, value = R.pop_command_nb(st.monitor)
+    if code == 0:
+        return K.EV_NONE
+    log_risk_nb(st, t, rule, code, value)
+    if code == C.CMD_KILL:
+        st.counters[S.C_FLATTEN_BAR] = min(t + 1, st.time_ms.shape[0] - 1) + 1
+    write_event_nb(
+        st, ev, K.EV_SIGNAL, 0, -1.0, 0.0, st.pos[0, S.PS_MARK], 0.0, 0.0, float(code), 0.0, 0.0
+    )
+    return K.EV_SIGNAL
+
+
+@kernel_jit
 def next_event_nb(st: S.SimState, ev: np.ndarray) -> int:
     """Write the next event into ``ev`` and return its type."""
     c = st.counters
@@ -456,6 +540,27 @@ def next_event_nb(st: S.SimState, ev: np.ndarray) -> int:
                             0.0,
                         )
                         return K.EV_SIGNAL
+            c[S.C_STAGE] = S.STAGE_RISK
+            stage = S.STAGE_RISK
+        if stage == S.STAGE_RISK:
+            c[S.C_STAGE] = S.STAGE_RISK_POP
+            stage = S.STAGE_RISK_POP
+            p = st.params
+            if c[S.C_FLATTEN_BAR] > 0 and t >= c[S.C_FLATTEN_BAR] - 1:
+                kill_flatten_nb(st, t)
+            if c[S.C_STARTED] != 0 and (risk_watch_nb(st) or kill_pending_nb(st)):
+                R.observe_nb(
+                    st.monitor,
+                    float(st.time_ms[t]),
+                    equity_nb(st),
+                    p[S.P_RISK_DRAWDOWN],
+                    p[S.P_RISK_DAILY_LOSS],
+                    kill_pending_nb(st) and t >= p[S.P_KILL_BAR],
+                )
+        if stage == S.STAGE_RISK_POP:
+            et = risk_command_nb(st, t, ev)
+            if et != K.EV_NONE:
+                return et
             c[S.C_STAGE] = S.STAGE_BAR
             stage = S.STAGE_BAR
         if stage == S.STAGE_BAR:

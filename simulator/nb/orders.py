@@ -5,6 +5,7 @@ import numpy as np
 from simulator import state as S
 from simulator.nb.rounding import floor_qty_nb, round_price_nb
 from tradetower import kernel_abi as K
+from tradetower import risk_nb as R
 from tradetower.jit_options import kernel_jit, kernel_jit_inline
 
 
@@ -220,6 +221,42 @@ def cancel_order_nb(st: S.SimState, oid: int, reason: int, notify: bool) -> bool
 
 
 @kernel_jit
+def risk_gate_nb(
+    st: S.SimState, i: int, side: float, ref: float, qty: float, fraction: bool
+) -> int:
+    """The pre-trade risk checks other than the rate (STRATEGIES.md §4): the reason that
+    refuses the order, or -1. An order sized as a fraction is known only at its fill: only the
+    kill switch's latch applies to it."""
+    p = st.params
+    pos_qty = st.pos[i, S.PS_QTY]
+    killed = st.monitor[R.MN_KILL_DONE] > 0.0
+    if killed and (fraction or R.increases_exposure_nb(pos_qty, side, qty)):
+        return K.R_RISK_KILLED
+    if fraction:
+        return -1
+    if R.notional_over_cap_nb(qty, ref, p[S.P_RISK_NOTIONAL]):
+        return K.R_RISK_NOTIONAL
+    cap = p[S.P_RISK_LEVERAGE]
+    if cap > 0.0:
+        other = 0.0
+        for j in range(st.pos.shape[0]):
+            q = st.pos[j, S.PS_QTY]
+            if j != i and q != 0.0:
+                other += abs(q) * st.pos[j, S.PS_MARK]
+        setting = st.inst[i, S.I_LEVERAGE] if st.inst[i, S.I_MARGIN] > 0 else 1.0
+        if R.leverage_over_cap_nb(cap, setting, other, pos_qty, side, qty, ref, equity_nb(st)):
+            return K.R_RISK_LEVERAGE
+    return -1
+
+
+@kernel_jit_inline
+def order_time_nb(st: S.SimState) -> float:
+    """The current bar's time (epoch ms), also after the data ended."""
+    n = st.time_ms.shape[0]
+    return float(st.time_ms[min(max(st.counters[S.C_BAR], 0), n - 1)])
+
+
+@kernel_jit
 def place_order_nb(st: S.SimState, a: np.ndarray) -> int:
     """Log and activate an order from an action row; a refused order is logged REJECTED and a
     cancel event is queued. Returns the order id."""
@@ -284,6 +321,14 @@ def place_order_nb(st: S.SimState, a: np.ndarray) -> int:
         if qty < inst[S.I_MIN_QTY] or (ref == ref and qty * ref < inst[S.I_MIN_NOTIONAL] - 1e-12):
             reason = K.R_MIN_SIZE
     if reason < 0:
+        reason = risk_gate_nb(st, i, side, price if typ != K.MARKET else mark, qty, fraction)
+    limit = int(st.params[S.P_RISK_RATE])
+    at_ms = 0.0
+    if reason < 0 and limit > 0:
+        at_ms = R.paced_time_nb(st.rate, order_time_nb(st), st.params[S.P_RISK_SPACING])
+        if not R.rate_allows_nb(st.rate, at_ms, limit):
+            reason = K.R_RISK_RATE
+    if reason < 0:
         # A limit on the wrong side of the market is marketable: it takes liquidity.
         if typ == K.LIMIT and mark == mark:
             if (side > 0 and price >= mark) or (side < 0 and price <= mark):
@@ -315,6 +360,8 @@ def place_order_nb(st: S.SimState, a: np.ndarray) -> int:
         o[S.O_DONE_BAR] = st.counters[S.C_BAR]
         push_pending_nb(st, K.EV_CANCEL, i, oid, side, price, 0.0, reason, qty, a[K.A_TAG])
         return oid
+    if limit > 0:
+        R.rate_record_nb(st.rate, at_ms, limit)
     n = st.counters[S.C_N_ACTIVE]
     st.active[n] = oid
     st.counters[S.C_N_ACTIVE] = n + 1

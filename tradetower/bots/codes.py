@@ -83,3 +83,4 @@ CMD_RESUME = 104
 CMD_STOP = 105  # user stop, with the configured closure
 CMD_KILL = 106  # kill switch
 CMD_ADD_FUNDS = 107  # the amount travels in the bot's params/state (see each bot)
+CMD_RISK_CLOSE = 108  # the risk engine's close (bot drawdown limit): CLOSING with risk_limit
