@@ -341,7 +341,9 @@ def build_result(
     metrics["slippage_cost"] = float(st.account[S.AC_SLIPPAGE])
     metrics["n_liquidations"] = int(fills["liquidation"].sum())
     metrics["elapsed_ms"] = round(elapsed_ms, 3)
-    metrics.update(json_safe(strategy.metrics()))
+    for key, value in json_safe(strategy.metrics()).items():
+        # A strategy's own figures never replace the engine's (they keep a bot_ prefix).
+        metrics[f"bot_{key}" if key in metrics else key] = value
     params = strategy_params(strategy)
     return BacktestResult(
         strategy=getattr(strategy, "name", type(strategy).__name__),

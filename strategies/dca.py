@@ -1839,8 +1839,10 @@ class Dca(BotStrategy):
                 if cycles
                 else 0.0,
                 "avg_cycle_duration_s": float(s[S_CYCLE_MS]) / cycles / 1000.0 if cycles else 0.0,
-                "max_drawdown": float(s[S_MAX_DD]),
-                "max_drawdown_pct": float(s[S_MAX_DD]) / inv * 100.0 if inv > 0 else 0.0,
+                # The deal's worst unrealized loss, against the investment (a bot figure; the
+                # engine's max_drawdown_pct is the equity curve's).
+                "deal_max_drawdown": float(s[S_MAX_DD]),
+                "deal_max_drawdown_pct": float(s[S_MAX_DD]) / inv * 100.0 if inv > 0 else 0.0,
                 "win_rate": float(s[S_WINS]) / closed if closed else 0.0,
                 "daily_average": realized / days,
                 "take_profit_price": float(s[S_TP_PX]) if pos > 0 else math.nan,
