@@ -105,6 +105,9 @@ def sweep(
     simp = sim_params(cfg, wants_bars=False)
     inst = instrument_table(instruments)
     kernel = type(strategies[0]).kernel
+    close_px = (
+        np.ascontiguousarray(market.ohlcv[:, 0, 3]) if market.ohlcv.shape[1] == 1 else np.zeros(0)
+    )
     started = time.perf_counter()
     if parallel:
         import numba
@@ -125,6 +128,7 @@ def sweep(
                 capacity,
                 cfg.close_at_end,
                 extra_idx,
+                close_px,
                 out,
             )
         finally:
@@ -144,6 +148,7 @@ def sweep(
                     capacity,
                     cfg.close_at_end,
                     extra_idx,
+                    close_px,
                     out[j],
                 )
             except Exception as exc:

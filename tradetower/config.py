@@ -56,8 +56,8 @@ class FrozenConfig(BaseModel):
     @classmethod
     def _no_lossy_coercion(cls, value: Any, info: ValidationInfo) -> Any:
         """Refuse text for numbers and booleans, and booleans for numbers."""
-        if info.field_name is None:
-            return value
+        if info.field_name is None or not isinstance(value, (str, bool)):
+            return value  # (the common case first: sweeps parse many thousands of configs)
         field = cls.model_fields.get(info.field_name)
         kind = _scalar_kind(field.annotation) if field is not None else None
         if kind is None:

@@ -38,7 +38,7 @@ METRIC_NAMES = (
 
 
 @kernel_jit
-def reduce_one_nb(st: S.SimState, out: np.ndarray) -> None:
+def reduce_one_nb(st: S.SimState, close_px: np.ndarray, out: np.ndarray) -> None:
     """:func:`reduce_metrics_nb` for one instrument without funding, in one tight pass: the
     same figures, bit for bit (a drawdown is divided out only when it may be a new worst)."""
     n = st.ohlcv.shape[0]
@@ -61,7 +61,7 @@ def reduce_one_nb(st: S.SimState, out: np.ndarray) -> None:
                 pos += signed
                 j += 1
             next_fill = int(st.fills[j, S.F_BAR]) if j < nf else n
-        c = st.ohlcv[t, 0, 3]
+        c = close_px[t]
         if c == c:
             close = c
         eq = cash
@@ -87,7 +87,7 @@ def reduce_one_nb(st: S.SimState, out: np.ndarray) -> None:
 
 
 @njit(cache=True)
-def reduce_metrics_nb(st: S.SimState, out: np.ndarray) -> None:
+def reduce_metrics_nb(st: S.SimState, close_px: np.ndarray, out: np.ndarray) -> None:
     """Equity at every bar close rebuilt from the fill log in one pass, reduced to metrics."""
     n = st.ohlcv.shape[0]
     k = st.ohlcv.shape[1]
@@ -101,8 +101,8 @@ def reduce_metrics_nb(st: S.SimState, out: np.ndarray) -> None:
     in_pos = 0
     eq = cash
     flows = st.cflow.shape[0] > 0
-    if k == 1 and not flows:
-        reduce_one_nb(st, out)
+    if k == 1 and not flows and close_px.shape[0] == n:
+        reduce_one_nb(st, close_px, out)
         return
     for t in range(n):
         while j < nf and st.fills[j, S.F_BAR] == t:
@@ -152,9 +152,12 @@ def run_one_nb(
     capacity: int,
     close_at_end: bool,
     extra_idx: np.ndarray,
+    close_px: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    """One whole backtest of a compiled kernel, reduced to ``out``."""
+    """One whole backtest of a compiled kernel, reduced to ``out``. ``close_px`` is the one
+    instrument's closes as a contiguous array (shared by every run: the reduction then reads
+    a fifth of the memory), or empty."""
     k = ohlcv.shape[1]
     st = allocate_nb(
         ohlcv,
@@ -180,7 +183,7 @@ def run_one_nb(
         st = grow_nb(st)
         apply_actions_nb(st, actions, n_act)
     finish_nb(st, close_at_end)
-    reduce_metrics_nb(st, out)
+    reduce_metrics_nb(st, close_px, out)
     for e in range(extra_idx.shape[0]):
         out[N_METRICS + e] = kstate[extra_idx[e]]
 
@@ -198,6 +201,7 @@ def run_one_nb(
         types.int64,
         types.boolean,
         types.int64[::1],
+        types.float64[::1],
         types.float64[:, ::1],
     ),
     parallel=True,
@@ -215,6 +219,7 @@ def sweep_nb(  # type: ignore[no-untyped-def]
     capacity,
     close_at_end,
     extra_idx,
+    close_px,
     out,
 ):
     """Run every row of ``params``/``kstates`` (in the given ``order``) into ``out`` rows."""
@@ -231,5 +236,6 @@ def sweep_nb(  # type: ignore[no-untyped-def]
             capacity,
             close_at_end,
             extra_idx,
+            close_px,
             out[j],
         )
