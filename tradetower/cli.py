@@ -140,7 +140,7 @@ def _backtest(args: argparse.Namespace) -> int:
     from simulator.engine import backtest
     from strategies import strategy_class
     from tradetower.config import apply_overrides
-    from tradetower.domain import Instrument, read_bars
+    from tradetower.domain import read_bars
 
     cls = strategy_class(args.strategy)
     config = apply_overrides(cls.Config, args.overrides)
@@ -152,16 +152,7 @@ def _backtest(args: argparse.Namespace) -> int:
         data_label = args.data or DEFAULT_SAMPLE
         symbol = args.symbol or Path(data_label).stem
         data = {symbol: read_bars(data_label)}
-    instrument = Instrument(
-        symbol=symbol,
-        tick=args.tick,
-        lot=args.lot,
-        min_notional=args.min_notional,
-        maker_fee=args.maker_fee,
-        taker_fee=args.taker_fee,
-        margin=args.margin or args.leverage > 1,
-        leverage=args.leverage,
-    )
+    instrument = instrument_from_args(args, symbol)
     result = backtest(
         cls(config),
         data,
@@ -200,6 +191,22 @@ def _backtest(args: argparse.Namespace) -> int:
         if artifacts:
             print(f"\norders, fills, trades and equity written to {artifacts}/")
     return 0
+
+
+def instrument_from_args(args: argparse.Namespace, symbol: str) -> Any:
+    """The instrument the simulator settings of ``backtest`` (and ``sweep``) describe."""
+    from tradetower.domain import Instrument
+
+    return Instrument(
+        symbol=symbol,
+        tick=args.tick,
+        lot=args.lot,
+        min_notional=args.min_notional,
+        maker_fee=args.maker_fee,
+        taker_fee=args.taker_fee,
+        margin=args.margin or args.leverage > 1,
+        leverage=args.leverage,
+    )
 
 
 def _cached_bars(args: argparse.Namespace) -> tuple[str, Any, str]:

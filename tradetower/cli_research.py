@@ -130,23 +130,14 @@ def copy_arguments(
 
 def _sweep(args: argparse.Namespace) -> int:
     from strategies import strategy_class
+    from tradetower.cli import instrument_from_args
     from tradetower.config import parse_overrides
-    from tradetower.domain import Instrument
 
     cls = strategy_class(args.strategy)
     if args.scheduler and args.local_cluster:
         raise ConfigError("scheduler", "give --scheduler or --local-cluster, not both")
     symbol, data, source = _data(args)
-    instrument = Instrument(
-        symbol=symbol,
-        tick=args.tick,
-        lot=args.lot,
-        min_notional=args.min_notional,
-        maker_fee=args.maker_fee,
-        taker_fee=args.taker_fee,
-        margin=args.margin or args.leverage > 1,
-        leverage=args.leverage,
-    )
+    instrument = instrument_from_args(args, symbol)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     folder = Path(args.out or Path("sweeps") / f"{args.strategy}-{stamp}")
     common: dict[str, Any] = {

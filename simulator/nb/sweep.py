@@ -38,6 +38,19 @@ METRIC_NAMES = (
 
 
 @kernel_jit
+def write_metrics_nb(st: S.SimState, eq: float, worst: float, in_pos: int, out: np.ndarray) -> None:
+    """The metrics row from the reduction's final equity, worst drawdown and bars held."""
+    cash0 = st.params[S.P_CASH0]
+    out[M_FINAL_EQUITY] = eq
+    out[M_RETURN_PCT] = (eq / cash0 - 1.0) * 100.0 if cash0 > 0 else np.nan
+    out[M_MAX_DRAWDOWN_PCT] = worst * 100.0
+    out[M_N_FILLS] = st.counters[S.C_N_FILLS]
+    out[M_N_ORDERS] = st.counters[S.C_N_ORDERS]
+    out[M_FEES] = st.account[S.AC_FEES]
+    out[M_EXPOSURE_PCT] = in_pos / st.ohlcv.shape[0] * 100.0
+
+
+@kernel_jit
 def reduce_one_nb(st: S.SimState, close_px: np.ndarray, out: np.ndarray) -> None:
     """:func:`reduce_metrics_nb` for one instrument without funding, in one tight pass: the
     same figures, bit for bit (a drawdown is divided out only when it may be a new worst)."""
@@ -76,14 +89,7 @@ def reduce_one_nb(st: S.SimState, close_px: np.ndarray, out: np.ndarray) -> None
             if dd < worst:
                 worst = dd
                 below = peak * (1.0 + worst) + peak * 1e-9
-    cash0 = st.params[S.P_CASH0]
-    out[M_FINAL_EQUITY] = eq
-    out[M_RETURN_PCT] = (eq / cash0 - 1.0) * 100.0 if cash0 > 0 else np.nan
-    out[M_MAX_DRAWDOWN_PCT] = worst * 100.0
-    out[M_N_FILLS] = nf
-    out[M_N_ORDERS] = st.counters[S.C_N_ORDERS]
-    out[M_FEES] = st.account[S.AC_FEES]
-    out[M_EXPOSURE_PCT] = in_pos / n * 100.0
+    write_metrics_nb(st, eq, worst, in_pos, out)
 
 
 @njit(cache=True)
@@ -130,14 +136,7 @@ def reduce_metrics_nb(st: S.SimState, close_px: np.ndarray, out: np.ndarray) -> 
             dd = eq / peak - 1.0
             if dd < worst:
                 worst = dd
-    cash0 = st.params[S.P_CASH0]
-    out[M_FINAL_EQUITY] = eq
-    out[M_RETURN_PCT] = (eq / cash0 - 1.0) * 100.0 if cash0 > 0 else np.nan
-    out[M_MAX_DRAWDOWN_PCT] = worst * 100.0
-    out[M_N_FILLS] = nf
-    out[M_N_ORDERS] = st.counters[S.C_N_ORDERS]
-    out[M_FEES] = st.account[S.AC_FEES]
-    out[M_EXPOSURE_PCT] = in_pos / n * 100.0
+    write_metrics_nb(st, eq, worst, in_pos, out)
 
 
 @njit(cache=True)
