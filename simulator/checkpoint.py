@@ -36,7 +36,7 @@ from tradetower.errors import ConfigError, DataValidationError
 from tradetower.strategy import KernelStrategy, Strategy
 
 # Venue-state fields rebuilt from the data on resume (everything else is saved).
-_INPUTS = ("ohlcv", "time_ms", "funding", "signals")
+_INPUTS = ("ohlcv", "time_ms", "funding", "signals", "lows", "highs")
 FORMAT = "tradetower-checkpoint/1"
 
 
@@ -241,11 +241,18 @@ def _drive_until(run: PreparedRun, mode: Mode, bar: int) -> None:
         time_ms=full.time_ms[:bar],
         funding=full.funding[:bar] if full.funding.shape[0] else full.funding,
         signals=full.signals[:bar] if full.signals.shape[0] else full.signals,
+        lows=full.lows[:bar] if full.lows.shape[0] else full.lows,
+        highs=full.highs[:bar] if full.highs.shape[0] else full.highs,
     )
     run.drive(mode)
     grown = run.driver.state
     run.driver.state = grown._replace(
-        ohlcv=full.ohlcv, time_ms=full.time_ms, funding=full.funding, signals=full.signals
+        ohlcv=full.ohlcv,
+        time_ms=full.time_ms,
+        funding=full.funding,
+        signals=full.signals,
+        lows=full.lows,
+        highs=full.highs,
     )
     run.driver.state.counters[S.C_ENDED] = 0
 

@@ -190,6 +190,8 @@ class SimState(NamedTuple):
     rate: np.ndarray  # f8[RT_RING + max orders per minute]: the rate limiter (tradetower.risk_nb)
     monitor: np.ndarray  # f8[N_MONITOR]: the intra-trade monitor (tradetower.risk_nb)
     risk_log: np.ndarray  # f8[rows, N_RISK_LOG]: two rows a day plus room, never grows
+    lows: np.ndarray  # f8[n]: one instrument's lows, contiguous (the skip loop's stream); f8[0]
+    highs: np.ndarray  # f8[n]: its highs likewise
 
 
 def allocate(
@@ -202,6 +204,7 @@ def allocate(
     capacity: int = 1024,
 ) -> SimState:
     """A fresh venue state over the given bars (see :func:`simulator.nb.alloc.allocate_nb`)."""
+    lows, highs = lows_highs(ohlcv)
     from simulator.nb.alloc import allocate_nb
 
     k = ohlcv.shape[1]
@@ -217,8 +220,24 @@ def allocate(
         np.ascontiguousarray(funding, dtype=np.float64),
         np.ascontiguousarray(signals, dtype=np.int64),
         int(capacity),
+        lows,
+        highs,
     )
     return state
+
+
+def lows_highs(ohlcv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One instrument's lows and highs as contiguous arrays (empty for several instruments).
+
+    The skip loop reads them for every bar it passes: two dense streams instead of the strided
+    rows of ``ohlcv``, less than half the memory traffic. A sweep computes them once for all
+    of its runs."""
+    if ohlcv.shape[1] != 1:
+        return np.zeros(0), np.zeros(0)
+    return (
+        np.ascontiguousarray(ohlcv[:, 0, 2], dtype=np.float64),
+        np.ascontiguousarray(ohlcv[:, 0, 1], dtype=np.float64),
+    )
 
 
 def grow(state: SimState) -> SimState:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simulator import state as S
 from simulator.compat import apply_compat
 from simulator.config import SimConfig
 from simulator.engine import _instruments, instrument_table, sim_params
@@ -108,6 +109,7 @@ def sweep(
     close_px = (
         np.ascontiguousarray(market.ohlcv[:, 0, 3]) if market.ohlcv.shape[1] == 1 else np.zeros(0)
     )
+    lows, highs = S.lows_highs(market.ohlcv)
     started = time.perf_counter()
     if parallel:
         import numba
@@ -129,6 +131,8 @@ def sweep(
                 cfg.close_at_end,
                 extra_idx,
                 close_px,
+                lows,
+                highs,
                 out,
             )
         finally:
@@ -149,6 +153,8 @@ def sweep(
                     cfg.close_at_end,
                     extra_idx,
                     close_px,
+                    lows,
+                    highs,
                     out[j],
                 )
             except Exception as exc:

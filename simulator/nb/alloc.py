@@ -33,6 +33,8 @@ def allocate_nb(
     funding: np.ndarray,
     signals: np.ndarray,
     capacity: int,
+    lows: np.ndarray,
+    highs: np.ndarray,
 ) -> S.SimState:
     n = ohlcv.shape[0]
     k = ohlcv.shape[1]
@@ -72,6 +74,8 @@ def allocate_nb(
         np.zeros(R.RT_RING + max(int(params[S.P_RISK_RATE]), 0)),
         monitor,
         np.zeros((risk_log_rows_nb(time_ms), S.N_RISK_LOG)),
+        lows,
+        highs,
     )
 
 
@@ -142,4 +146,6 @@ def grow_nb(st: S.SimState) -> S.SimState:
         st.rate,
         st.monitor,
         st.risk_log,
+        st.lows,
+        st.highs,
     )

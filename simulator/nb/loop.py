@@ -129,6 +129,10 @@ def skip_quiet_nb(st: S.SimState, t: int) -> int:
     if k == 1 and not signals and not funding:
         lo = st.bounds[0, 0]
         hi = st.bounds[0, 1]
+        if st.lows.shape[0] >= limit:
+            while t < limit and st.lows[t] > lo and st.highs[t] < hi:
+                t += 1
+            return t
         while t < limit and st.ohlcv[t, 0, 2] > lo and st.ohlcv[t, 0, 1] < hi:
             t += 1
         return t

@@ -152,6 +152,8 @@ def run_one_nb(
     close_at_end: bool,
     extra_idx: np.ndarray,
     close_px: np.ndarray,
+    lows: np.ndarray,
+    highs: np.ndarray,
     out: np.ndarray,
 ) -> None:
     """One whole backtest of a compiled kernel, reduced to ``out``. ``close_px`` is the one
@@ -166,6 +168,8 @@ def run_one_nb(
         np.zeros((0, k)),
         np.zeros((0, k), dtype=np.int64),
         capacity,
+        lows,
+        highs,
     )
     ev = np.zeros(K.N_EVENT)
     actions = np.zeros((int(simparams[S.P_MAX_ACTIONS]), K.N_ACTION))
@@ -201,6 +205,8 @@ def run_one_nb(
         types.boolean,
         types.int64[::1],
         types.float64[::1],
+        types.float64[::1],
+        types.float64[::1],
         types.float64[:, ::1],
     ),
     parallel=True,
@@ -219,6 +225,8 @@ def sweep_nb(  # type: ignore[no-untyped-def]
     close_at_end,
     extra_idx,
     close_px,
+    lows,
+    highs,
     out,
 ):
     """Run every row of ``params``/``kstates`` (in the given ``order``) into ``out`` rows."""
@@ -236,5 +244,7 @@ def sweep_nb(  # type: ignore[no-untyped-def]
             close_at_end,
             extra_idx,
             close_px,
+            lows,
+            highs,
             out[j],
         )
