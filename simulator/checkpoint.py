@@ -163,9 +163,7 @@ def resume(
     """Continue a paused run to the end (a :class:`BacktestResult`) or to ``until`` (another
     :class:`Checkpoint`). ``strategy`` must be configured as the paused one was, and ``data``
     (and ``funding``) must be the same bars."""
-    _require_kernel(strategy)
-    kernel = strategy
-    assert isinstance(kernel, KernelStrategy)
+    kernel = _require_kernel(strategy)
     instruments = _instruments_from(checkpoint.instruments)
     run = prepare_run(
         strategy, data, instruments, funding, None, checkpoint.symbol, None, checkpoint.settings
@@ -211,13 +209,14 @@ def _saved_fields() -> list[str]:
     return [name for name in S.SimState._fields if name not in _INPUTS]
 
 
-def _require_kernel(strategy: Strategy) -> None:
+def _require_kernel(strategy: Strategy) -> KernelStrategy:
     if not isinstance(strategy, KernelStrategy):
         raise ConfigError(
             "strategy",
             f"{type(strategy).__name__} keeps its state in Python objects; only strategies with "
             "a compiled kernel (the built-in bots) can be checkpointed",
         )
+    return strategy
 
 
 def _bar_of(market: MarketData, until: int | str | pd.Timestamp) -> int:

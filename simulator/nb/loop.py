@@ -117,8 +117,9 @@ def skip_quiet_nb(st: S.SimState, t: int) -> int:
     limit = n
     if c[S.C_STARTED] == 0:
         limit = min(limit, int(st.params[S.P_START_BAR]))
-    if risk_bar_nb(st) >= 0:
-        limit = min(limit, risk_bar_nb(st))
+    due_risk = risk_bar_nb(st)
+    if due_risk >= 0:
+        limit = min(limit, due_risk)
     due = c[S.C_NEXT_TIMER]
     if due != S.NO_TIMER:
         # Bars before the one holding the due time end at or before it.
@@ -126,14 +127,11 @@ def skip_quiet_nb(st: S.SimState, t: int) -> int:
     k = st.bounds.shape[0]
     signals = st.signals.shape[0] > 0 and c[S.C_STARTED] != 0
     funding = st.funding.shape[0] > 0
-    if k == 1 and not signals and not funding:
+    if k == 1 and not signals and not funding and st.lows.shape[0] >= limit:
+        # One instrument: stream its contiguous lows and highs (built by ``S.allocate``).
         lo = st.bounds[0, 0]
         hi = st.bounds[0, 1]
-        if st.lows.shape[0] >= limit:
-            while t < limit and st.lows[t] > lo and st.highs[t] < hi:
-                t += 1
-            return t
-        while t < limit and st.ohlcv[t, 0, 2] > lo and st.ohlcv[t, 0, 1] < hi:
+        while t < limit and st.lows[t] > lo and st.highs[t] < hi:
             t += 1
         return t
     while t < limit:
