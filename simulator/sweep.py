@@ -134,6 +134,7 @@ def sweep(
                 lows,
                 highs,
                 out,
+                numba.get_num_threads(),
             )
         finally:
             numba.set_num_threads(previous)

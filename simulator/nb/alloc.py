@@ -39,44 +39,65 @@ def allocate_nb(
     n = ohlcv.shape[0]
     k = ohlcv.shape[1]
     max_actions = int(params[S.P_MAX_ACTIONS])
-    account = np.zeros(S.N_ACCOUNT)
-    account[S.AC_CASH] = params[S.P_CASH0]
-    pos = np.zeros((k, S.N_POSITION))
-    pos[:, S.PS_LIQ] = np.nan
-    pos[:, S.PS_MARK] = np.nan
-    bounds = np.empty((k, 2))
-    bounds[:, 0] = -np.inf
-    bounds[:, 1] = np.inf
-    counters = np.zeros(S.N_COUNTERS, dtype=np.int64)
-    counters[S.C_NEXT_TIMER] = S.NO_TIMER
-    monitor = np.zeros(R.N_MONITOR)
-    R.reset_monitor_nb(monitor)
-    return S.SimState(
+    st = S.SimState(
         ohlcv,
         time_ms,
         inst,
         funding,
         signals,
         params,
-        account,
-        pos,
-        np.zeros((capacity, S.N_ORDER)),
-        np.zeros(capacity, dtype=np.int64),
-        np.zeros((capacity, S.N_FILL)),
-        np.zeros((max(64, capacity // 4), S.N_TRIGGER)),
-        np.zeros((64, S.N_TIMER), dtype=np.int64),
-        np.zeros((pending_rows_nb(capacity, max_actions), K.N_EVENT)),
-        bounds,
-        np.full((k, 4), np.nan),
-        np.zeros(k),
-        np.zeros(n if funding.shape[0] > 0 else 0),
-        counters,
-        np.zeros(R.RT_RING + max(int(params[S.P_RISK_RATE]), 0)),
-        monitor,
-        np.zeros((risk_log_rows_nb(time_ms), S.N_RISK_LOG)),
+        np.empty(S.N_ACCOUNT),
+        np.empty((k, S.N_POSITION)),
+        np.empty((capacity, S.N_ORDER)),
+        np.empty(capacity, dtype=np.int64),
+        np.empty((capacity, S.N_FILL)),
+        np.empty((max(64, capacity // 4), S.N_TRIGGER)),
+        np.empty((64, S.N_TIMER), dtype=np.int64),
+        np.empty((pending_rows_nb(capacity, max_actions), K.N_EVENT)),
+        np.empty((k, 2)),
+        np.empty((k, 4)),
+        np.empty(k),
+        np.empty(n if funding.shape[0] > 0 else 0),
+        np.empty(S.N_COUNTERS, dtype=np.int64),
+        np.empty(R.RT_RING + max(int(params[S.P_RISK_RATE]), 0)),
+        np.empty(R.N_MONITOR),
+        np.empty((risk_log_rows_nb(time_ms), S.N_RISK_LOG)),
         lows,
         highs,
     )
+    reset_nb(st)
+    return st
+
+
+@njit(cache=True)
+def reset_nb(st: S.SimState) -> None:
+    """Every mutable array back to a fresh run's values, in place, keeping its size.
+
+    :func:`allocate_nb` ends here, so a state reset for the next run of a sweep equals a
+    freshly allocated one (its logs may be longer, which no run can observe). Sweeps reuse one
+    state per thread: allocating per run costs page faults wherever the allocator hands big
+    blocks back to the system (Dask workers set ``MALLOC_TRIM_THRESHOLD_``, which does)."""
+    st.account[:] = 0.0
+    st.account[S.AC_CASH] = st.params[S.P_CASH0]
+    st.pos[:] = 0.0
+    st.pos[:, S.PS_LIQ] = np.nan
+    st.pos[:, S.PS_MARK] = np.nan
+    st.orders[:] = 0.0
+    st.active[:] = 0
+    st.fills[:] = 0.0
+    st.trig[:] = 0.0
+    st.timers[:] = 0
+    st.pending[:] = 0.0
+    st.bounds[:, 0] = -np.inf
+    st.bounds[:, 1] = np.inf
+    st.path[:] = np.nan
+    st.vol_used[:] = 0.0
+    st.cflow[:] = 0.0
+    st.counters[:] = 0
+    st.counters[S.C_NEXT_TIMER] = S.NO_TIMER
+    st.rate[:] = 0.0
+    R.reset_monitor_nb(st.monitor)
+    st.risk_log[:] = 0.0
 
 
 @njit(cache=True)

@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit, prange, types
 
 from simulator import state as S
-from simulator.nb.alloc import allocate_nb, grow_nb
+from simulator.nb.alloc import allocate_nb, grow_nb, reset_nb
 from simulator.nb.compiled import KERNEL_TYPE, run_kernel_nb
 from simulator.nb.loop import finish_nb
 from simulator.nb.orders import apply_actions_nb
@@ -140,6 +140,68 @@ def reduce_metrics_nb(st: S.SimState, close_px: np.ndarray, out: np.ndarray) -> 
 
 
 @njit(cache=True)
+def run_into_nb(
+    st: S.SimState,
+    ev: np.ndarray,
+    actions: np.ndarray,
+    kernel: Any,
+    params: np.ndarray,
+    kstate: np.ndarray,
+    close_at_end: bool,
+    extra_idx: np.ndarray,
+    close_px: np.ndarray,
+    out: np.ndarray,
+) -> S.SimState:
+    """One whole backtest of a compiled kernel on a fresh (or reset) state, reduced to ``out``;
+    returns the state, which may have grown. ``close_px`` is the one instrument's closes as a
+    contiguous array (shared by every run: the reduction then reads a fifth of the memory), or
+    empty."""
+    ev[:] = 0.0
+    actions[:] = 0.0
+    while True:
+        et = run_kernel_nb(st, kernel, params, kstate, ev, actions)
+        if et != K.EV_BUFFER_FULL:
+            break
+        st = grow_nb(st)
+    ev[:] = 0.0
+    ev[K.E_TYPE] = K.EV_STOP
+    ev[K.E_BAR] = st.ohlcv.shape[0] - 1
+    n_act = kernel(params, kstate, ev, actions)
+    if n_act > 0:
+        st = grow_nb(st)
+        apply_actions_nb(st, actions, n_act)
+    finish_nb(st, close_at_end)
+    reduce_metrics_nb(st, close_px, out)
+    for e in range(extra_idx.shape[0]):
+        out[N_METRICS + e] = kstate[extra_idx[e]]
+    return st
+
+
+@njit(cache=True)
+def fresh_nb(
+    ohlcv: np.ndarray,
+    time_ms: np.ndarray,
+    inst: np.ndarray,
+    simparams: np.ndarray,
+    capacity: int,
+    lows: np.ndarray,
+    highs: np.ndarray,
+) -> S.SimState:
+    k = ohlcv.shape[1]
+    return allocate_nb(
+        ohlcv,
+        time_ms,
+        inst,
+        simparams,
+        np.zeros((0, k)),
+        np.zeros((0, k), dtype=np.int64),
+        capacity,
+        lows,
+        highs,
+    )
+
+
+@njit(cache=True)
 def run_one_nb(
     ohlcv: np.ndarray,
     time_ms: np.ndarray,
@@ -156,39 +218,11 @@ def run_one_nb(
     highs: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    """One whole backtest of a compiled kernel, reduced to ``out``. ``close_px`` is the one
-    instrument's closes as a contiguous array (shared by every run: the reduction then reads
-    a fifth of the memory), or empty."""
-    k = ohlcv.shape[1]
-    st = allocate_nb(
-        ohlcv,
-        time_ms,
-        inst,
-        simparams,
-        np.zeros((0, k)),
-        np.zeros((0, k), dtype=np.int64),
-        capacity,
-        lows,
-        highs,
-    )
+    """One whole backtest on its own freshly allocated state (the serial path)."""
+    st = fresh_nb(ohlcv, time_ms, inst, simparams, capacity, lows, highs)
     ev = np.zeros(K.N_EVENT)
     actions = np.zeros((int(simparams[S.P_MAX_ACTIONS]), K.N_ACTION))
-    while True:
-        et = run_kernel_nb(st, kernel, params, kstate, ev, actions)
-        if et != K.EV_BUFFER_FULL:
-            break
-        st = grow_nb(st)
-    ev[:] = 0.0
-    ev[K.E_TYPE] = K.EV_STOP
-    ev[K.E_BAR] = ohlcv.shape[0] - 1
-    n_act = kernel(params, kstate, ev, actions)
-    if n_act > 0:
-        st = grow_nb(st)
-        apply_actions_nb(st, actions, n_act)
-    finish_nb(st, close_at_end)
-    reduce_metrics_nb(st, close_px, out)
-    for e in range(extra_idx.shape[0]):
-        out[N_METRICS + e] = kstate[extra_idx[e]]
+    run_into_nb(st, ev, actions, kernel, params, kstate, close_at_end, extra_idx, close_px, out)
 
 
 @njit(
@@ -208,6 +242,7 @@ def run_one_nb(
         types.float64[::1],
         types.float64[::1],
         types.float64[:, ::1],
+        types.int64,
     ),
     parallel=True,
     cache=True,
@@ -228,23 +263,32 @@ def sweep_nb(  # type: ignore[no-untyped-def]
     lows,
     highs,
     out,
+    threads,
 ):
-    """Run every row of ``params``/``kstates`` (in the given ``order``) into ``out`` rows."""
-    for c in prange(order.shape[0]):
-        j = order[c]
-        run_one_nb(
-            ohlcv,
-            time_ms,
-            inst,
-            simparams,
-            kernel,
-            params[j].copy(),
-            kstates[j].copy(),
-            capacity,
-            close_at_end,
-            extra_idx,
-            close_px,
-            lows,
-            highs,
-            out[j],
-        )
+    """Run every row of ``params``/``kstates`` (in the given ``order``) into ``out`` rows.
+
+    One block per thread (``threads``: numba's thread count, passed in because reading it here
+    would stop the cache), each taking every ``blocks``-th combination of ``order`` (shuffled by
+    the caller, so blocks cost about the same) on one state reset between runs."""
+    n = order.shape[0]
+    blocks = max(1, min(threads, n))
+    for b in prange(blocks):
+        st = fresh_nb(ohlcv, time_ms, inst, simparams, capacity, lows, highs)
+        ev = np.zeros(K.N_EVENT)
+        actions = np.zeros((int(simparams[S.P_MAX_ACTIONS]), K.N_ACTION))
+        for c in range(b, n, blocks):
+            if c != b:
+                reset_nb(st)
+            j = order[c]
+            st = run_into_nb(
+                st,
+                ev,
+                actions,
+                kernel,
+                params[j].copy(),
+                kstates[j].copy(),
+                close_at_end,
+                extra_idx,
+                close_px,
+                out[j],
+            )

@@ -62,3 +62,14 @@ def test_an_invalid_combination_is_refused_before_the_sweep_and_named() -> None:
 def test_strategies_with_parameter_dependent_signals_are_pointed_to_backtest() -> None:
     with pytest.raises(ConfigError, match="use backtest"):
         sweep(SmaCross, {"fast": [5], "slow": [20]}, BARS)
+
+
+def test_runs_sharing_one_reset_state_equal_fresh_runs() -> None:
+    """One thread runs every combination on one state, reset between runs and grown from a
+    tiny capacity by the first: each row still equals its own freshly allocated run."""
+    shared = sweep(
+        SimpleGrid, GRID, BARS, base={"investment": 500}, fees=0.001, threads=1, capacity=4
+    )
+    fresh = sweep(SimpleGrid, GRID, BARS, base={"investment": 500}, fees=0.001, parallel=False)
+    np.testing.assert_array_equal(shared.to_numpy(float), fresh.to_numpy(float))
+    assert shared["n_orders"].min() > 4  # every run outgrew the 4 rows it started with
