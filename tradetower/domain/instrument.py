@@ -1,9 +1,16 @@
-"""Instruments: what a venue trades and how it rounds prices and quantities."""
+"""Instruments: what a venue trades and how it rounds prices and quantities.
+
+Rounding is one rule, computed by one function for backtest and live alike: the kernels'
+:func:`tradetower.kernel_tools.round_price_nb` and ``floor_qty_nb``. Two implementations (the
+kernels' float arithmetic and a ``Decimal`` one) agreed everywhere except within float error of
+a half tick, where they could differ by one tick; one function leaves nothing to disagree.
+"""
 
 from __future__ import annotations
 
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -58,18 +65,23 @@ class Instrument(BaseModel):
         """Round a price to the tick, half up (STRATEGIES.md §1)."""
         if self.tick <= 0:
             return price
-        return float(_quantize(price, self.tick, ROUND_HALF_UP))
+        from tradetower.kernel_tools import round_price_nb
+
+        return float(round_price_nb(float(price), self.tick, float(_decimals(self.tick))))
 
     def floor_qty(self, qty: float) -> float:
         """Round a quantity down to the lot step."""
         if self.lot <= 0:
             return qty
-        return float(_quantize(qty, self.lot, ROUND_FLOOR))
+        from tradetower.kernel_tools import floor_qty_nb
+
+        return float(floor_qty_nb(float(qty), self.lot, float(_decimals(self.lot))))
 
     def decimals(self, step: float) -> int:
         return _decimals(step)
 
 
+@lru_cache(maxsize=256)
 def _decimals(step: float) -> int:
     """Digits after the decimal point that multiples of ``step`` need (0.25 → 2, 1e-6 → 6, 5 → 0):
     the kernels round a snapped price or quantity to these many digits."""
@@ -79,10 +91,3 @@ def _decimals(step: float) -> int:
     if not isinstance(exponent, int):  # infinity or NaN: no rounding to speak of
         return 12
     return min(15, max(0, -exponent))
-
-
-def _quantize(value: float, step: float, rounding: str) -> Decimal:
-    d_step = Decimal(repr(step))
-    # A tiny epsilon guards values like 2.9999999999 that are 3 in decimal intent.
-    units = (Decimal(repr(value)) / d_step).quantize(Decimal("1e-9")).to_integral_value(rounding)
-    return units * d_step
