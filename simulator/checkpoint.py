@@ -119,6 +119,21 @@ class Checkpoint:
         )
 
 
+def _with_live_triggers(venue: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``venue`` with the armed-trigger list, rebuilt from the trigger log in a checkpoint
+    written before the simulator kept one."""
+    if "trig_live" in venue:
+        return venue
+    trig = venue["trig"]
+    n = int(venue["counters"][S.C_N_TRIG])
+    armed = np.flatnonzero(trig[:n, S.T_ACTIVE] != 0.0)
+    live = np.zeros(trig.shape[0], dtype=np.int64)
+    live[: armed.size] = armed
+    counters = venue["counters"].copy()
+    counters[S.C_N_ACTIVE_TRIG] = armed.size
+    return {**venue, "trig_live": live, "counters": counters}
+
+
 def data_digest(market: MarketData) -> str:
     """A fingerprint of the bars: a checkpoint resumes only on the data it was made on."""
     h = hashlib.blake2b(digest_size=16)
@@ -182,9 +197,8 @@ def resume(
         raise ConfigError("strategy", "the strategy's parameters differ from the checkpoint's")
     kernel.state = np.ascontiguousarray(checkpoint.kernel_state, dtype=np.float64).copy()
     st = run.driver.state
-    restored = {
-        name: checkpoint.venue[name].copy() for name in S.SimState._fields if name not in _INPUTS
-    }
+    venue = _with_live_triggers(checkpoint.venue)
+    restored = {name: venue[name].copy() for name in S.SimState._fields if name not in _INPUTS}
     for name in ("inst", "params"):
         if not np.array_equal(restored[name], getattr(st, name), equal_nan=True):
             raise ConfigError("settings", f"the simulator's {name} differ from the checkpoint's")

@@ -136,7 +136,7 @@ C_N_MARKET = 11  # open orders that act on any bar (market, IOC): no bar is quie
 C_NEXT_TIMER = 12
 C_SIG_INST = 13
 C_ENDED = 14
-C_N_ACTIVE_TRIG = 15
+C_N_ACTIVE_TRIG = 15  # armed triggers: the length of ``trig_live``
 C_BOUNDS_STALE = 16  # 1 when orders, triggers or timers changed since the bounds were computed
 C_HITS_LEFT = 17  # hits of the current bar not yet handed out; -1 before its first scan
 C_N_RISK_LOG = 18  # rows used in the risk log
@@ -180,6 +180,8 @@ class SimState(NamedTuple):
     active: np.ndarray  # i8[cap]
     fills: np.ndarray  # f8[cap, N_FILL]
     trig: np.ndarray  # f8[cap, N_TRIGGER]
+    trig_live: np.ndarray  # i8[trig rows]: the armed triggers' ids in arming order (scans read
+    # these, never the whole log: a bot re-arming its triggers grows the log with every fill)
     timers: np.ndarray  # i8[cap, N_TIMER]
     pending: np.ndarray  # f8[cap, N_EVENT]
     bounds: np.ndarray  # f8[k, 2]: lowest-side and highest-side levels that could act

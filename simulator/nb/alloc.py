@@ -52,6 +52,7 @@ def allocate_nb(
         np.empty(capacity, dtype=np.int64),
         np.empty((capacity, S.N_FILL)),
         np.empty((max(64, capacity // 4), S.N_TRIGGER)),
+        np.empty(max(64, capacity // 4), dtype=np.int64),
         np.empty((64, S.N_TIMER), dtype=np.int64),
         np.empty((pending_rows_nb(capacity, max_actions), K.N_EVENT)),
         np.empty((k, 2)),
@@ -86,6 +87,7 @@ def reset_nb(st: S.SimState) -> None:
     st.active[:] = 0
     st.fills[:] = 0.0
     st.trig[:] = 0.0
+    st.trig_live[:] = 0
     st.timers[:] = 0
     st.pending[:] = 0.0
     st.bounds[:, 0] = -np.inf
@@ -133,9 +135,11 @@ def grow_nb(st: S.SimState) -> S.SimState:
     fills = st.fills
     if c[S.C_N_FILLS] + room >= fills.shape[0]:
         fills = _bigger_f(fills, room)
-    trig = st.trig
+    trig, trig_live = st.trig, st.trig_live
     if c[S.C_N_TRIG] + room >= trig.shape[0]:
         trig = _bigger_f(trig, room)
+        trig_live = np.zeros(trig.shape[0], dtype=np.int64)
+        trig_live[: st.trig_live.shape[0]] = st.trig_live
     timers = st.timers
     if c[S.C_N_TIMERS] + room >= timers.shape[0]:
         timers = _bigger_i(timers, room)
@@ -157,6 +161,7 @@ def grow_nb(st: S.SimState) -> S.SimState:
         active,
         fills,
         trig,
+        trig_live,
         timers,
         pending,
         st.bounds,

@@ -22,6 +22,7 @@ from simulator.nb.orders import (
     apply_actions_nb,
     bounds_stale_nb,
     cancel_order_nb,
+    disarm_trigger_nb,
     equity_nb,
     finish_order_nb,
     refresh_bounds_nb,
@@ -253,11 +254,9 @@ def intrabar_event_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
                     hits += 1
                     if p < best_pos or (p == best_pos and best_kind == 1 and oid < best_id):
                         best_pos, best_kind, best_id, best_px = p, 1, oid, px
-            if st.counters[S.C_N_ACTIVE_TRIG] > 0:
-                for tid in range(st.counters[S.C_N_TRIG]):
-                    tr = st.trig[tid]
-                    if tr[S.T_ACTIVE] == 0 or tr[S.T_ARMED_BAR] >= t:
-                        continue
+            for r in range(st.counters[S.C_N_ACTIVE_TRIG]):
+                tid = st.trig_live[r]
+                if st.trig[tid, S.T_ARMED_BAR] < t:
                     p, px, _ = trigger_hit_nb(st, tid)
                     if p >= 0:
                         hits += 1
@@ -271,8 +270,8 @@ def intrabar_event_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
         if best_kind == 0:
             return liquidate_nb(st, best_id, best_px, ev)
         if best_kind == 2:
+            disarm_trigger_nb(st, best_id)
             tr = st.trig[best_id]
-            tr[S.T_ACTIVE] = 0.0
             tr[S.T_FIRED_BAR] = t
             i = int(tr[S.T_INST])
             st.pos[i, S.PS_MARK] = best_px
@@ -336,9 +335,10 @@ def commit_trailing_nb(st: S.SimState, t: int) -> None:
     """At the end of a bar, carry each trailing trigger's running peak or trough forward."""
     if st.counters[S.C_N_TRAIL] == 0:
         return
-    for tid in range(st.counters[S.C_N_TRIG]):
+    for r in range(st.counters[S.C_N_ACTIVE_TRIG]):
+        tid = st.trig_live[r]
         tr = st.trig[tid]
-        if tr[S.T_ACTIVE] == 0 or tr[S.T_KIND] < K.TR_TRAIL_LONG or tr[S.T_ARMED_BAR] >= t:
+        if tr[S.T_KIND] < K.TR_TRAIL_LONG or tr[S.T_ARMED_BAR] >= t:
             continue
         _, level, ref = trigger_hit_nb(st, tid)
         tr[S.T_REF] = ref
@@ -592,8 +592,9 @@ def finish_nb(st: S.SimState, close_positions: bool) -> None:
     st.counters[S.C_BAR] = n - 1
     while st.counters[S.C_N_ACTIVE] > 0:
         cancel_order_nb(st, st.active[0], K.R_END, False)
-    for tid in range(st.counters[S.C_N_TRIG]):
-        st.trig[tid, S.T_ACTIVE] = 0.0
+    for r in range(st.counters[S.C_N_ACTIVE_TRIG]):
+        st.trig[st.trig_live[r], S.T_ACTIVE] = 0.0
+    st.counters[S.C_N_ACTIVE_TRIG] = 0
     if close_positions:
         for i in range(st.pos.shape[0]):
             q = st.pos[i, S.PS_QTY]

@@ -129,11 +129,8 @@ def update_bounds_nb(st: S.SimState) -> None:
             st.bounds[i, 1] = min(st.bounds[i, 1], px)
     st.counters[S.C_N_MARKET] = n_market
     n_trail = 0
-    n_trig = 0
-    for tid in range(st.counters[S.C_N_TRIG]):
-        if st.trig[tid, S.T_ACTIVE] == 0:
-            continue
-        n_trig += 1
+    for r in range(st.counters[S.C_N_ACTIVE_TRIG]):
+        tid = st.trig_live[r]
         i = int(st.trig[tid, S.T_INST])
         kind = st.trig[tid, S.T_KIND]
         if kind == K.TR_CROSS_DOWN:
@@ -143,7 +140,6 @@ def update_bounds_nb(st: S.SimState) -> None:
         else:
             n_trail += 1
     st.counters[S.C_N_TRAIL] = n_trail
-    st.counters[S.C_N_ACTIVE_TRIG] = n_trig
     nxt = S.NO_TIMER
     for j in range(st.counters[S.C_N_TIMERS]):
         if st.timers[j, S.TM_ACTIVE] != 0 and st.timers[j, S.TM_DUE] < nxt:
@@ -369,9 +365,43 @@ def place_order_nb(st: S.SimState, a: np.ndarray) -> int:
 
 
 @kernel_jit
+def disarm_trigger_nb(st: S.SimState, tid: int) -> None:
+    """Trigger ``tid`` (armed) is spent or disarmed: off the live list, which keeps its order."""
+    st.trig[tid, S.T_ACTIVE] = 0.0
+    n = st.counters[S.C_N_ACTIVE_TRIG]
+    live = st.trig_live
+    for r in range(n):
+        if live[r] == tid:
+            for q in range(r + 1, n):
+                live[q - 1] = live[q]
+            st.counters[S.C_N_ACTIVE_TRIG] = n - 1
+            return
+
+
+@kernel_jit
+def disarm_tagged_nb(st: S.SimState, tag: float) -> float:
+    """Disarm every armed trigger carrying ``tag``; how many."""
+    live = st.trig_live
+    kept = 0
+    for r in range(st.counters[S.C_N_ACTIVE_TRIG]):
+        tid = live[r]
+        if st.trig[tid, S.T_TAG] == tag:
+            st.trig[tid, S.T_ACTIVE] = 0.0
+        else:
+            live[kept] = tid
+            kept += 1
+    count = st.counters[S.C_N_ACTIVE_TRIG] - kept
+    st.counters[S.C_N_ACTIVE_TRIG] = kept
+    return float(count)
+
+
+@kernel_jit
 def arm_trigger_nb(st: S.SimState, a: np.ndarray, kind: int) -> int:
     tid = st.counters[S.C_N_TRIG]
     st.counters[S.C_N_TRIG] = tid + 1
+    live = st.counters[S.C_N_ACTIVE_TRIG]
+    st.trig_live[live] = tid
+    st.counters[S.C_N_ACTIVE_TRIG] = live + 1
     tr = st.trig[tid]
     tr[:] = 0.0
     tr[S.T_INST] = a[K.A_INST]
@@ -440,13 +470,9 @@ def apply_actions_nb(st: S.SimState, actions: np.ndarray, n: int) -> None:
         elif kind == K.A_DISARM:
             tid = int(a[K.A_ID])
             if tid < 0:
-                res = 0.0
-                for j in range(st.counters[S.C_N_TRIG]):
-                    if st.trig[j, S.T_ACTIVE] != 0 and st.trig[j, S.T_TAG] == a[K.A_TAG]:
-                        st.trig[j, S.T_ACTIVE] = 0.0
-                        res += 1.0
+                res = disarm_tagged_nb(st, a[K.A_TAG])
             elif tid < st.counters[S.C_N_TRIG] and st.trig[tid, S.T_ACTIVE] != 0:
-                st.trig[tid, S.T_ACTIVE] = 0.0
+                disarm_trigger_nb(st, tid)
                 res = 1.0
             else:
                 res = 0.0

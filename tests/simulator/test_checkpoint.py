@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "golden"))
 from golden_cases import CASES, DATA, Case, perp, spot
 
 from simulator import backtest
+from simulator import state as S
 from simulator.checkpoint import Checkpoint, backtest_until, resume
 from simulator.result import BacktestResult
 from strategies import strategy_class
@@ -57,6 +58,26 @@ def test_pause_save_load_resume_equals_the_uninterrupted_run(name: str, tmp_path
     resumed = resume(loaded, cls(cls.Config.parse(case.config)), data)
     assert isinstance(resumed, BacktestResult)
     _same(full, resumed)
+
+
+@pytest.mark.parametrize("name", ["grid", "combo"])
+def test_a_checkpoint_without_the_armed_trigger_list_still_resumes_exactly(
+    name: str, tmp_path: Path
+) -> None:
+    """Checkpoints written before the simulator kept its list of armed triggers lack it; the
+    list is rebuilt from the trigger log and the run resumes as if never paused."""
+    case = BY_NAME[name]
+    cls, data, inst, settings = _setup(case)
+    full = backtest(cls(cls.Config.parse(case.config)), data, instrument=inst, **settings)
+    n = len(next(iter(data.values())))
+    paused = backtest_until(
+        cls(cls.Config.parse(case.config)), data, n // 2, instrument=inst, **settings
+    )
+    assert int(paused.venue["counters"][S.C_N_ACTIVE_TRIG]) > 0  # the case has armed triggers
+    del paused.venue["trig_live"]
+    loaded = Checkpoint.load(paused.save(tmp_path / "old.npz"))
+    assert "trig_live" not in loaded.venue
+    _same(full, resume(loaded, cls(cls.Config.parse(case.config)), data))
 
 
 def test_a_run_can_pause_twice_and_on_the_python_driver(tmp_path: Path) -> None:
