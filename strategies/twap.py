@@ -6,10 +6,16 @@ rest. A slice the price limit forbids (BUY above it, SELL below it) is skipped a
 stays in ``remaining``, to be re-spread over the slices left. The run is COMPLETED (through
 CLOSING, trigger ``twap_finished``) after the last slice or when nothing remains; there is no
 catch-up order, so an incomplete run ends with ``fill_ratio < 1``.
+
+A slice refused for funds pauses the run (STRATEGIES.md §4, through :mod:`tradetower.bots.funds`):
+balance polls at 0, 15, 30, 60, 120 and 300 s; the first that finds the funds for the refused
+slice resumes (``funds_available``) and re-places it; after the last the run stays PAUSED until a
+user resume. Slices that fall due meanwhile are missed like any paused slice.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from enum import StrEnum
@@ -24,6 +30,15 @@ from tradetower.bots import codes as C
 from tradetower.bots import header as H
 from tradetower.bots.adapter import BotStrategy
 from tradetower.bots.commands import forced_close_trigger_nb
+from tradetower.bots.funds import (
+    FD_PAUSES,
+    FD_WARN,
+    N_FUNDS_FIELDS,
+    POLL_RESUME,
+    funds_pause_nb,
+    funds_poll_nb,
+    is_funds_poll_nb,
+)
 from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import Instrument
@@ -38,6 +53,8 @@ from tradetower.kernel_tools import (
     set_timer_nb,
 )
 from tradetower.lifecycle import Trigger
+
+logger = logging.getLogger(__name__)
 
 
 def _alias(name: str, camel: str) -> AliasChoices:
@@ -155,10 +172,19 @@ S_EXHAUSTED = B + 25  # reduce-only with nothing left to reduce
 S_ERROR = B + 26  # 1: reduce_only without a position at start
 S_N_SLICES = B + 27  # S, copied from the params so helpers need only the state
 S_ACTIVATED = B + 28
-N_FIELDS = 29
+S_FUNDS_EPISODE = B + 29  # the shared funds helper's three fields (tradetower.bots.funds)
+S_FUNDS_PAUSES = S_FUNDS_EPISODE + FD_PAUSES
+S_FUNDS_WARN = S_FUNDS_EPISODE + FD_WARN  # the last balance poll failed: PAUSED until a resume
+S_FUNDS_RESUMED_T = S_FUNDS_EPISODE + N_FUNDS_FIELDS  # time of the last resume by a poll
+S_RETRY_QTY = S_FUNDS_RESUMED_T + 1  # the slice refused for funds, re-placed on resume
+S_TAKER = S_FUNDS_RESUMED_T + 2  # venue rules for the funds a slice needs, written by check()
+S_MARGIN = S_FUNDS_RESUMED_T + 3
+S_LEVERAGE = S_FUNDS_RESUMED_T + 4
+N_FIELDS = S_LEVERAGE + 1 - B
 
 TIMER_TAG = 1.0
 START_TAG = 2.0
+TAG_POLL = 20.0  # balance polls: TAG_POLL + j, j = 0..5
 SLICE_TAG = 1000.0
 
 SETUP_FAILED = C.TRIGGER_CODE[Trigger.SETUP_FAILED]
@@ -178,7 +204,7 @@ def _finish_nb(state: np.ndarray) -> None:
     s = int(state[H.H_STATE])
     if s != C.ACTIVE and s != C.PAUSED:
         return
-    if state[S_INFLIGHT] > 0 or state[S_DUE] > 0:
+    if state[S_INFLIGHT] > 0 or state[S_DUE] > 0 or state[S_RETRY_QTY] > 0:
         return
     done = state[S_K] >= state[S_N_SLICES] or state[S_REMAINING] <= 0.0 or state[S_EXHAUSTED] > 0
     if not done:
@@ -190,13 +216,70 @@ def _finish_nb(state: np.ndarray) -> None:
 
 
 @njit(cache=True)
-def _decide_nb(params: np.ndarray, state: np.ndarray, mark: float, actions: np.ndarray) -> int:
-    """Decide every due slice at ``mark`` (NaN: unknown); returns the action rows written."""
-    n = 0
+def _send_nb(
+    params: np.ndarray, state: np.ndarray, qty: float, mark: float, actions: np.ndarray, n: int
+) -> tuple[int, bool]:
+    """Send one slice of ``qty`` at ``mark`` (NaN: unknown) as a market IOC unless reduce_only,
+    the price limit or the venue minimums forbid it. Returns the rows written and whether the
+    slice was decided (sent, or counted as skipped)."""
     direction = params[P_DIR]
-    n_slices = params[P_N_SLICES]
     limit = params[P_LIMIT]
     reduce = params[P_REDUCE] > 0
+    if reduce:
+        room = -direction * state[S_POS] - state[S_COMMITTED]
+        if room <= 0.0:
+            if state[S_COMMITTED] <= 0.0:
+                state[S_EXHAUSTED] = 1.0
+            return n, False
+        qty = min(qty, _floor_lot_nb(room, state[S_LOT], state[S_LOT_DEC]))
+    if (limit == limit and mark == mark) and (
+        (direction > 0 and mark > limit) or (direction < 0 and mark < limit)
+    ):
+        state[S_N_SKIPPED] += 1
+        return n, True
+    ref = mark if mark == mark else state[S_MARK]
+    if (
+        qty <= 0.0
+        or qty < state[S_MIN_QTY]
+        or (ref > 0.0 and qty * ref < state[S_MIN_NOTIONAL] - 1e-12)
+    ):
+        state[S_N_SKIPPED_MIN] += 1
+        return n, True
+    row = n
+    n = place_nb(actions, n, 0, direction, K.MARKET, np.nan, qty, SLICE_TAG, False, reduce)
+    actions[row, K.A_TIF] = K.IOC
+    state[S_COMMITTED] += qty
+    state[S_INFLIGHT] += 1
+    state[H.H_SEQ] += 1
+    return n, True
+
+
+@njit(cache=True)
+def _retry_nb(
+    params: np.ndarray, state: np.ndarray, mark: float, actions: np.ndarray, n: int
+) -> int:
+    """Re-place the slice refused for funds once the run is ACTIVE again. It stops counting as
+    unfilled and counts by the new decision instead."""
+    owed = state[S_RETRY_QTY]
+    if owed <= 0.0 or int(state[H.H_STATE]) != C.ACTIVE:
+        return n
+    state[S_RETRY_QTY] = 0.0
+    avail = state[S_REMAINING] - state[S_COMMITTED]
+    if avail <= 0.0:
+        return n
+    qty = min(owed, _floor_lot_nb(avail, state[S_LOT], state[S_LOT_DEC]))
+    n, decided = _send_nb(params, state, qty, mark, actions, n)
+    if decided:
+        state[S_N_UNFILLED] = max(0.0, state[S_N_UNFILLED] - 1)
+    return n
+
+
+@njit(cache=True)
+def _decide_nb(params: np.ndarray, state: np.ndarray, mark: float, actions: np.ndarray) -> int:
+    """Decide the owed re-placement and every due slice at ``mark`` (NaN: unknown); returns
+    the action rows written."""
+    n = _retry_nb(params, state, mark, actions, 0)
+    n_slices = params[P_N_SLICES]
     lot = state[S_LOT]
     dec = state[S_LOT_DEC]
     while state[S_DUE] > 0 and int(state[H.H_STATE]) == C.ACTIVE:
@@ -210,32 +293,49 @@ def _decide_nb(params: np.ndarray, state: np.ndarray, mark: float, actions: np.n
             qty = _floor_lot_nb(avail, lot, dec)  # the last slice takes the rest
         else:
             qty = _floor_lot_nb(avail / (n_slices - k), lot, dec)
-        if reduce:
-            room = -direction * state[S_POS] - state[S_COMMITTED]
-            if room <= 0.0:
-                if state[S_COMMITTED] <= 0.0:
-                    state[S_EXHAUSTED] = 1.0
-                continue
-            qty = min(qty, _floor_lot_nb(room, lot, dec))
-        if (limit == limit and mark == mark) and (
-            (direction > 0 and mark > limit) or (direction < 0 and mark < limit)
-        ):
-            state[S_N_SKIPPED] += 1
-            continue
-        ref = mark if mark == mark else state[S_MARK]
-        if (
-            qty <= 0.0
-            or qty < state[S_MIN_QTY]
-            or (ref > 0.0 and qty * ref < state[S_MIN_NOTIONAL] - 1e-12)
-        ):
-            state[S_N_SKIPPED_MIN] += 1
-            continue
-        row = n
-        n = place_nb(actions, n, 0, direction, K.MARKET, np.nan, qty, SLICE_TAG, False, reduce)
-        actions[row, K.A_TIF] = K.IOC
-        state[S_COMMITTED] += qty
-        state[S_INFLIGHT] += 1
-        state[H.H_SEQ] += 1
+        n, _ = _send_nb(params, state, qty, mark, actions, n)
+    return n
+
+
+@njit(cache=True)
+def _funds_there_nb(params: np.ndarray, state: np.ndarray, event: np.ndarray) -> bool:
+    """Would the venue take the refused slice now? Spot BUY: free quote for it at the last
+    mark plus the taker fee; spot SELL: base not held by slices out; margin: the margin of the
+    position it would leave (reducing is always allowed). A poll carries no mark or position:
+    the last ones reported stand in."""
+    qty = state[S_RETRY_QTY]
+    px = state[S_MARK]
+    if qty <= 0.0:
+        return True
+    if not px > 0.0:
+        return False
+    direction = params[P_DIR]
+    taker = state[S_TAKER]
+    pos = event[K.E_POS_QTY] if event[K.E_INST] >= 0 else state[S_POS]
+    if state[S_MARGIN] > 0:
+        lev = state[S_LEVERAGE]
+        allowed = max(0.0, event[K.E_EQUITY] * lev / (px * (1.0 + taker * lev)))
+        cap = allowed + abs(pos) if direction * pos < 0.0 else max(0.0, allowed - abs(pos))
+        return bool(qty <= cap * (1.0 + 1e-9) + 1e-12)
+    if direction > 0:
+        return bool(qty * px * (1.0 + taker) <= event[K.E_FREE] + 1e-9)
+    return bool(qty <= pos - state[S_COMMITTED] + 1e-12)
+
+
+@njit(cache=True)
+def _resume_nb(
+    params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, why: int
+) -> int:
+    """PAUSED → back (user resume or funds back); the refused slice is re-placed at once, or
+    at the next event with a mark when the price limit needs one."""
+    if not H.transition_nb(state, int(state[H.H_RESUME_TO]), why):
+        return 0
+    state[S_FUNDS_EPISODE] = 0.0
+    n = 0
+    has_mark = event[K.E_INST] >= 0 and event[K.E_MARK] > 0.0
+    if params[P_LIMIT] != params[P_LIMIT] or has_mark:
+        n = _retry_nb(params, state, event[K.E_MARK] if has_mark else np.nan, actions, 0)
+    _finish_nb(state)
     return n
 
 
@@ -329,6 +429,14 @@ def twap_on_event_nb(params, state, event, actions):  # type: ignore[no-untyped-
         return 0
 
     if et == K.EV_TIMER:
+        if is_funds_poll_nb(state, S_FUNDS_EPISODE, event, TAG_POLL):
+            there = _funds_there_nb(params, state, event)
+            outcome = funds_poll_nb(
+                state, S_FUNDS_EPISODE, S_FUNDS_RESUMED_T, event, TAG_POLL, there
+            )
+            if outcome == POLL_RESUME:
+                return _resume_nb(params, state, event, actions, C.FUNDS_AVAILABLE)
+            return 0
         if tag != TIMER_TAG or (s != C.ACTIVE and s != C.PAUSED):
             return 0
         n = 0
@@ -352,7 +460,7 @@ def twap_on_event_nb(params, state, event, actions):  # type: ignore[no-untyped-
         return n
 
     if et == K.EV_BAR:
-        if s == C.ACTIVE and state[S_DUE] > 0:
+        if s == C.ACTIVE and (state[S_DUE] > 0 or state[S_RETRY_QTY] > 0):
             n = _decide_nb(params, state, event[K.E_PRICE], actions)
             _finish_nb(state)
             return n
@@ -390,8 +498,22 @@ def twap_on_event_nb(params, state, event, actions):  # type: ignore[no-untyped-
             state[S_N_EXEC] += 1
         else:
             state[S_N_UNFILLED] += 1
+        n = 0
+        if int(event[K.E_CODE]) == K.R_INSUFFICIENT_FUNDS and event[K.E_QTY] <= 0.0:
+            n = funds_pause_nb(
+                state,
+                S_FUNDS_EPISODE,
+                S_FUNDS_RESUMED_T,
+                s == C.ACTIVE,
+                event[K.E_TIME],
+                actions,
+                0,
+                TAG_POLL,
+            )
+            if s == C.ACTIVE and int(state[H.H_STATE]) == C.PAUSED:
+                state[S_RETRY_QTY] = event[K.E_REMAINING]
         _finish_nb(state)
-        return 0
+        return n
 
     if et == K.EV_SIGNAL:
         code = int(event[K.E_CODE])
@@ -408,8 +530,7 @@ def twap_on_event_nb(params, state, event, actions):  # type: ignore[no-untyped-
             return 0
         if code == C.CMD_RESUME:
             if s == C.PAUSED:
-                H.transition_nb(state, int(state[H.H_RESUME_TO]), C.USER_RESUME)
-                _finish_nb(state)
+                return _resume_nb(params, state, event, actions, C.USER_RESUME)
             return 0
         if code == C.CMD_START and s == C.WAITING and int(params[P_START]) == START_MANUAL:
             return _activate_nb(
@@ -436,7 +557,22 @@ class Twap(BotStrategy):
       at one price in the simulator). Best means lowest for BUY, highest for SELL.
     * A slice below the venue minimums is not sent (``slices_skipped_min``); a slice sent but
       not filled (rejected, IOC expired) counts in ``slices_unfilled``; both leave the quantity
-      in ``remaining``. A funds rejection does not pause a TWAP (its schedule is time-bound).
+      in ``remaining``.
+    * Insufficient funds (STRATEGIES.md §4 and §5 item 11, the shared rule of
+      :mod:`tradetower.bots.funds`): a slice refused for funds with nothing filled pauses the
+      run (``insufficient_funds``, once per episode) and arms balance polls at 0, 15, 30, 60,
+      120 and 300 s. A poll resumes (``funds_available``) when the refused slice would pass:
+      spot BUY, free quote ≥ qty·last mark·(1 + taker fee); spot SELL, base not held by slices
+      out ≥ qty; margin, the position it leaves fits the equity at the leverage. The refused
+      slice is then re-placed (its quantity, capped by what remains; price limit and minimums
+      apply, decided at the bar's close when a limit needs the mark). After the 300 s poll
+      fails the run stays PAUSED (``funds_warning``, logged) until a user resume, which also
+      re-places it; a TWAP has no add funds. Slices that fall due while paused are missed like
+      any paused slice (``slices_missed``), their quantity re-spread, with no catch-up. The
+      refused slice counts in ``slices_unfilled`` until it is re-placed, then by that decision;
+      while it is owed the run does not complete. A slice cut short by funds after a partial
+      fill does not pause: its remainder stays in ``remaining``. Funds figures are in
+      :meth:`Twap.funds_metrics`.
     * reduce_only: each slice is capped by the position left to reduce less the slices still
       out; when nothing is left to reduce the run completes early.
     * PAUSED skips the slices that fall due (``slices_missed``, no catch-up); a user stop
@@ -482,6 +618,7 @@ class Twap(BotStrategy):
         state = H.new_state(N_FIELDS)
         state[H.H_INVESTMENT] = self.config.total_amount
         state[S_N_SLICES] = self.config.n_slices
+        state[S_FUNDS_RESUMED_T] = -1.0  # no resume by a poll yet
         return state
 
     def check(self, instruments: dict[str, Instrument]) -> None:
@@ -508,6 +645,9 @@ class Twap(BotStrategy):
             self.state[S_LOT_DEC] = inst.decimals(inst.lot) if inst.lot > 0 else 12
             self.state[S_MIN_QTY] = inst.min_qty
             self.state[S_MIN_NOTIONAL] = inst.min_notional
+            self.state[S_TAKER] = inst.taker_fee
+            self.state[S_MARGIN] = 1.0 if inst.is_margin else 0.0
+            self.state[S_LEVERAGE] = inst.leverage
 
     def signals(self, data: MarketData) -> np.ndarray | None:
         if not self.commands:
@@ -551,4 +691,19 @@ class Twap(BotStrategy):
                 "error_no_position": bool(s[S_ERROR] == ERR_NO_POSITION),
             }
         )
+        if s[S_FUNDS_WARN] > 0 and self.lifecycle_state.value == "PAUSED":
+            logger.warning("twap: still paused for funds after the last balance poll")
         return out
+
+    def funds_metrics(self) -> dict[str, Any]:
+        """Insufficient-funds figures: pauses so far, whether an episode ended in the WARNING
+        (its 300 s poll failed, or a refusal came right after a poll resumed it: only a user
+        resume goes on), and the refused quantity still owed a re-placement."""
+        if not self.state.size:
+            return {}
+        s = self.state
+        return {
+            "funds_pauses": int(s[S_FUNDS_PAUSES]),
+            "funds_warning": bool(s[S_FUNDS_WARN] > 0),
+            "funds_owed_qty": float(s[S_RETRY_QTY]),
+        }
