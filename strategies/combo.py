@@ -19,6 +19,7 @@ all close the position with a reduce-only market order (CLOSE_TO_QUOTE).
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any, ClassVar, Literal
 
@@ -31,6 +32,15 @@ from tradetower.bots import codes as C
 from tradetower.bots import header as H
 from tradetower.bots.adapter import BotStrategy
 from tradetower.bots.commands import forced_close_trigger_nb
+from tradetower.bots.funds import (
+    FD_PAUSES,
+    FD_WARN,
+    N_POLLS,
+    POLL_RESUME,
+    funds_pause_nb,
+    funds_poll_nb,
+    is_funds_poll_nb,
+)
 from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import Instrument, _decimals
@@ -45,9 +55,10 @@ from tradetower.kernel_tools import (
     floor_qty_nb,
     place_nb,
     round_price_nb,
-    set_timer_nb,
 )
 from tradetower.lifecycle import Trigger
+
+logger = logging.getLogger(__name__)
 
 LIQ_FRACTION = 0.9  # liq = avg(1 ∓ 0.9/L): STRATEGIES.md §3.3
 SETUP_FAILED = C.TRIGGER_CODE[Trigger.SETUP_FAILED]
@@ -135,10 +146,10 @@ F_CYCLE_START_MS = _B + 26
 F_CYCLE_MS_SUM = _B + 27
 F_FIRST_MS = _B + 28
 F_DCA_PLACED = _B + 29
-F_PAUSE_FUNDS = _B + 30
-F_POLL_IDX = _B + 31
-F_PAUSE_MS = _B + 32
-F_EPISODE = _B + 33
+F_FUNDS_EPISODE = _B + 30  # 1 while paused for funds with polls pending (shared helper layout)
+F_FUNDS_PAUSES = F_FUNDS_EPISODE + FD_PAUSES  # pauses for funds so far
+F_FUNDS_WARN = F_FUNDS_EPISODE + FD_WARN  # still paused for funds after the last poll: WARNING
+F_FUNDS_RESUMED_T = _B + 33  # time of the last resume by a poll
 F_BASE_FAILED = _B + 34
 F_BASE_REF = _B + 35
 F_DIRTY = _B + 36  # an entry filled partially: re-lay the exits on completion or cancel
@@ -151,7 +162,6 @@ F_MAX_EXIT_EXCESS = _B + 42
 F_EXIT_LEVELS = _B + 43
 F_LAST_MS = _B + 44
 F_COMMITTED = _B + 45
-F_FUNDS_PAUSES = _B + 46
 N_FIELDS = 64
 
 SLOT0 = _B + N_FIELDS
@@ -178,7 +188,7 @@ TRG_SL = 10.0
 TRG_LIQ = 11.0
 TRG_TP = 12.0
 TRG_START = 13.0
-TMR_POLL0 = 100.0  # poll timers: 100 + pause episode
+TAG_POLL0 = 100.0  # poll timers: 100 + 6·(funds pauses before the episode) + j, j = 0..5
 
 EPS = 1e-9
 
@@ -219,21 +229,6 @@ def _seq_nb(s: np.ndarray) -> float:
     q = s[H.H_SEQ]
     s[H.H_SEQ] = q + 1.0
     return q
-
-
-@njit(cache=True)
-def _poll_offset_ms(idx: int) -> float:
-    if idx <= 0:
-        return 0.0
-    if idx == 1:
-        return 15_000.0
-    if idx == 2:
-        return 30_000.0
-    if idx == 3:
-        return 60_000.0
-    if idx == 4:
-        return 120_000.0
-    return 300_000.0
 
 
 # ------------------------------------------------------------------------------ DCA slots
@@ -625,18 +620,27 @@ def _trail_nb(p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int, x: floa
 
 
 @njit(cache=True)
-def _pause_funds_nb(s: np.ndarray, actions: np.ndarray, n: int, now: float) -> int:
-    """An entry was refused for funds: PAUSED (once per episode) and the balance polls."""
-    if int(s[H.H_STATE]) == C.PAUSED:
-        return n
-    if not H.transition_nb(s, C.PAUSED, C.INSUFFICIENT_FUNDS):
-        return n
-    s[F_PAUSE_FUNDS] = 1.0
-    s[F_FUNDS_PAUSES] += 1.0
-    s[F_EPISODE] += 1.0
-    s[F_POLL_IDX] = 0.0
-    s[F_PAUSE_MS] = now
-    return set_timer_nb(actions, n, now, TMR_POLL0 + s[F_EPISODE])
+def _funds_pause_nb(s: np.ndarray, actions: np.ndarray, n: int, now: float) -> int:
+    """An entry was refused for funds: PAUSED (once per episode) and the balance polls.
+
+    Each episode tags its polls from its own base, so the polls still pending from an earlier
+    episode (the helper arms all six at once) are not taken for this one's."""
+    tag_poll = TAG_POLL0 + N_POLLS * s[F_FUNDS_PAUSES]
+    return funds_pause_nb(
+        s, F_FUNDS_EPISODE, F_FUNDS_RESUMED_T, H.is_running_nb(s), now, actions, n, tag_poll
+    )
+
+
+@njit(cache=True)
+def _episode_poll_tag_nb(s: np.ndarray) -> float:
+    """The tag of poll 0 of the latest funds episode."""
+    return float(TAG_POLL0 + N_POLLS * (s[F_FUNDS_PAUSES] - 1.0))
+
+
+@njit(cache=True)
+def _paused_for_funds_nb(s: np.ndarray) -> bool:
+    """PAUSED by a funds refusal (polls pending, or given up: only a resume or add funds helps)."""
+    return int(s[H.H_STATE]) == C.PAUSED and (s[F_FUNDS_EPISODE] > 0 or s[F_FUNDS_WARN] > 0)
 
 
 @njit(cache=True)
@@ -650,6 +654,13 @@ def _required_nb(p: np.ndarray, s: np.ndarray) -> float:
 
 
 @njit(cache=True)
+def _funds_there_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray) -> bool:
+    """Does the free margin (equity less the open position's margin) cover what was refused?"""
+    free = ev[K.E_EQUITY] - s[F_POS] * s[F_LAST] / p[P_LEV]
+    return bool(free >= _required_nb(p, s))
+
+
+@njit(cache=True)
 def _resume_nb(
     p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int, trigger: int, now: float
 ) -> int:
@@ -658,7 +669,8 @@ def _resume_nb(
         return n
     if not H.transition_nb(s, int(s[H.H_RESUME_TO]), trigger):
         return n
-    s[F_PAUSE_FUNDS] = 0.0
+    s[F_FUNDS_EPISODE] = 0.0
+    s[F_FUNDS_WARN] = 0.0
     if not H.is_running_nb(s):
         return n
     for k in range(int(p[P_N_SLOTS])):
@@ -701,7 +713,7 @@ def _add_funds_nb(p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int, now
     if s[F_PHASE] == PH_BASE and s[F_BASE_FILLED] <= 0.0:
         n = cancel_tag_nb(actions, n, 0, TAG_BASE)
         n = _place_base_nb(p, s, actions, n, s[F_BASE_REF], now)
-    if int(s[H.H_STATE]) == C.PAUSED and s[F_PAUSE_FUNDS] > 0:
+    if _paused_for_funds_nb(s):
         n = _resume_nb(p, s, actions, n, C.FUNDS_AVAILABLE, now)
     return n
 
@@ -855,7 +867,7 @@ def _on_cancel_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray, actions: np.ndar
         s[F_PHASE] = PH_IDLE
         if funds:
             s[F_BASE_FAILED] = 1.0
-            return _pause_funds_nb(s, actions, 0, now)
+            return _funds_pause_nb(s, actions, 0, now)
         return 0
     if tag >= TAG_DCA0:
         k = _slot_by_tag_nb(p, s, tag)
@@ -868,7 +880,7 @@ def _on_cancel_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray, actions: np.ndar
             n = _arm_guards_nb(p, s, actions, n)
         if funds:
             s[b + DS_STATUS] = 2.0
-            return _pause_funds_nb(s, actions, n, now)
+            return _funds_pause_nb(s, actions, n, now)
         s[b + DS_STATUS] = 0.0
         return n
     return 0  # exits: reduce-only, liquidated or below the minimums; re-laid on the next entry
@@ -896,19 +908,13 @@ def _on_trigger_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray, actions: np.nda
 
 @njit(cache=True)
 def _on_timer_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray, actions: np.ndarray) -> int:
-    if ev[K.E_TAG] != TMR_POLL0 + s[F_EPISODE]:
+    tag_poll = _episode_poll_tag_nb(s)
+    if not is_funds_poll_nb(s, F_FUNDS_EPISODE, ev, tag_poll):
         return 0
-    if int(s[H.H_STATE]) != C.PAUSED or s[F_PAUSE_FUNDS] <= 0:
-        return 0
-    now = ev[K.E_TIME]
-    free = ev[K.E_EQUITY] - s[F_POS] * s[F_LAST] / p[P_LEV]
-    if free >= _required_nb(p, s):
-        return _resume_nb(p, s, actions, 0, C.FUNDS_AVAILABLE, now)
-    idx = int(s[F_POLL_IDX]) + 1
-    s[F_POLL_IDX] = idx
-    if idx <= 5:
-        return set_timer_nb(actions, 0, s[F_PAUSE_MS] + _poll_offset_ms(idx), ev[K.E_TAG])
-    return 0  # the 300 s poll failed: stay PAUSED until a user resume or add funds
+    there = _funds_there_nb(p, s, ev)
+    if funds_poll_nb(s, F_FUNDS_EPISODE, F_FUNDS_RESUMED_T, ev, tag_poll, there) == POLL_RESUME:
+        return _resume_nb(p, s, actions, 0, C.FUNDS_AVAILABLE, ev[K.E_TIME])
+    return 0  # wait for the next poll; after the 300 s one, PAUSED until a resume or add funds
 
 
 @njit(cache=True)
@@ -936,8 +942,7 @@ def _on_signal_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray, actions: np.ndar
     if closer >= 0:
         return _close_nb(p, s, actions, 0, closer, CL_CLOSE_TO_QUOTE)
     if code == C.CMD_PAUSE:
-        if H.transition_nb(s, C.PAUSED, C.USER_PAUSE):
-            s[F_PAUSE_FUNDS] = 0.0
+        H.transition_nb(s, C.PAUSED, C.USER_PAUSE)
         return 0
     if code == C.CMD_RESUME:
         return _resume_nb(p, s, actions, 0, C.USER_RESUME, now)
@@ -1245,8 +1250,16 @@ class Combo(BotStrategy):
       the kill switch close the position.
     - PAUSED (user or funds) keeps the resting orders and keeps booking fills and re-laying the
       exits (reducing orders still go out), but places no new entries: no extension, no DCA move, no
-      new cycle. An entry refused for funds pauses the bot (§4) and is re-placed when a balance poll
-      (0, 15, 30, 60, 120, 300 s) finds free margin, or on a user resume or add funds.
+      new cycle.
+    - Insufficient funds (§4, the shared rule of :mod:`tradetower.bots.funds`): an entry (base or
+      DCA) refused for funds pauses the bot (``insufficient_funds``) once per episode and arms
+      balance polls at 0, 15, 30, 60, 120 and 300 s. A poll where the free margin (equity less the
+      open position's margin at the last price) covers the refused margin plus its taker fee
+      resumes (``funds_available``) and re-places the refused orders at their prices. After the
+      300 s poll fails the bot stays PAUSED with a WARNING (logged by ``metrics()``) until a user
+      resume or add funds, which also re-place them. Refused again at the very time a poll resumed
+      it, the bot pauses without new polls. Each episode tags its polls afresh, so polls left over
+      from an earlier episode are ignored.
     - Add funds: ``x`` = ``add_funds_amount`` per ``CMD_ADD_FUNDS`` signal; base and A scale by
       ``(I+x)/I``; the pending DCA orders are rescaled and replaced at the same prices; the exits
       are untouched; a base that has filled keeps its size until the next cycle.
@@ -1502,4 +1515,6 @@ class Combo(BotStrategy):
                 "max_exit_excess": float(s[F_MAX_EXIT_EXCESS]),
             }
         )
+        if s[F_FUNDS_WARN] > 0 and int(s[H.H_STATE]) == C.PAUSED:
+            logger.warning("combo: still paused for funds after the last balance poll")
         return out
