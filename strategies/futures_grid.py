@@ -9,10 +9,19 @@ below the price and short above it. An open fill places the cell's close one lev
 close fill realizes the cycle ``qty·(close−open)·dir − open_fee − close_fee`` and re-places the
 open. One quantity for every cell, sized at activation so the whole grid uses the margin M:
 ``Q = floor_lot((M/(1/L+f_t))/Σ open prices)``.
+
+Insufficient funds (§4, the shared :mod:`tradetower.bots.funds` rule): an order refused for
+funds (a cell order, the activation market order, or one re-placed later) pauses the bot
+(``insufficient_funds``, once per episode) and arms balance polls at 0/15/30/60/120/300 s; the
+first poll at which the free margin covers the refused orders resumes it (``funds_available``)
+and re-places them. Add funds (``add_funds``, "as Grid") raises M to M', re-sizes Q to M' and
+re-places every order with it.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -27,6 +36,17 @@ from tradetower.bots import codes as C
 from tradetower.bots import header as H
 from tradetower.bots.adapter import BotStrategy
 from tradetower.bots.commands import forced_close_trigger_nb
+from tradetower.bots.funds import (
+    FD_EPISODE,
+    FD_PAUSES,
+    FD_WARN,
+    N_POLLS,
+    POLL_GIVE_UP,
+    POLL_RESUME,
+    funds_pause_nb,
+    funds_poll_nb,
+    is_funds_poll_nb,
+)
 from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import Instrument
@@ -43,6 +63,8 @@ from tradetower.kernel_tools import (
 from tradetower.lifecycle import Trigger
 
 LIQ_FRACTION = 0.9  # liq = avg(1 ∓ 0.9/L), STRATEGIES.md §3.3
+
+logger = logging.getLogger(__name__)
 
 
 def _alias(name: str, camel: str) -> AliasChoices:
@@ -149,6 +171,7 @@ P_SL = 5
 P_TP = 6
 P_CLOSE_ON_STOP = 7
 P_BUFFER = 8  # fraction
+P_N_AF = 9  # add-funds entries: (bar, amount) pairs after the levels
 P_LEVELS = 16
 
 # --- own state fields (offsets from H.BOT_START) ---
@@ -186,15 +209,28 @@ S_START_BAR = B + 29
 S_ERROR = B + 30  # 1: the grid size is below the venue minimums
 S_SL_LEVEL = B + 31
 S_TP_LEVEL = B + 32
-N_FIXED = 34
+S_FUNDS = B + 33  # the shared funds helper's three fields: episode, pauses, warning
+S_FUNDS_PAUSES = S_FUNDS + FD_PAUSES
+S_FUNDS_WARN = S_FUNDS + FD_WARN
+S_FUNDS_RESUMED_T = B + 36  # time of the last resume by a balance poll
+S_FUNDS_PAUSED = B + 37  # 1 while PAUSED by a funds refusal (add funds may resume it)
+S_FUNDS_WARNINGS = B + 38  # WARNINGs: the last poll failed, or a refusal right after a resume
+S_MKT_RETRY = B + 39  # 1: the activation market order was refused for funds; re-sent on resume
+S_SUM_OPEN = B + 40  # Σ open prices of the sizing (add funds re-sizes Q from it)
+S_AF_COUNT = B + 41  # add funds accepted
+S_AF_REFUSED = B + 42  # add funds refused (not ACTIVE nor paused for funds, or a market order out)
+N_FIXED = 44
 CELLS = B + N_FIXED
-CW = 6  # per cell: state, role, held qty, held cost, held open fees, cycle PnL so far
+CW = 9  # per cell: state, role, held qty, held cost, held open fees, cycle PnL so far, ...
 C_STATE = 0
 C_ROLE = 1
 C_HOLD = 2
 C_COST = 3
 C_FEE = 4
 C_CYC = 5
+C_LIVE = 6  # 1 while the cell's order rests at the venue
+C_OWED = 7  # 1: its order is owed as it was (refused for funds, or re-sized by add funds)
+C_CXL = 8  # the bot's own cancels of the cell's order whose events are still to come
 
 CS_OPEN = 0.0  # the open order is out (flat, or partly filled)
 CS_CLOSE = 1.0  # holding; the close order is out (or re-placed on resume)
@@ -210,6 +246,7 @@ LIQ_TAG = 1004.0
 RANGE_LOW_TAG = 1005.0
 RANGE_HIGH_TAG = 1006.0
 RANGE_BACK_TAG = 1007.0
+TAG_POLL = 2000.0  # balance-poll timers: episode e (0-based) uses TAG_POLL + N_POLLS·e + j
 
 SETUP_FAILED = C.TRIGGER_CODE[Trigger.SETUP_FAILED]
 CLOSE_FAILED = C.TRIGGER_CODE[Trigger.CLOSE_FAILED]
@@ -253,17 +290,43 @@ def _too_small_nb(state: np.ndarray, qty: float, price: float) -> bool:
 
 
 @njit(cache=True)
+def _open_price_nb(params: np.ndarray, state: np.ndarray, k: int) -> float:
+    role = state[_cell(k) + C_ROLE]
+    price = params[P_LEVELS + k] if role > 0 else params[P_LEVELS + k + 1]
+    return _tick_nb(price, state[S_TICK], state[S_TICK_DEC])
+
+
+@njit(cache=True)
+def _close_price_nb(params: np.ndarray, state: np.ndarray, k: int) -> float:
+    role = state[_cell(k) + C_ROLE]
+    price = params[P_LEVELS + k + 1] if role > 0 else params[P_LEVELS + k]
+    return _tick_nb(price, state[S_TICK], state[S_TICK_DEC])
+
+
+@njit(cache=True)
+def _place_open_qty_nb(
+    params: np.ndarray, state: np.ndarray, k: int, qty: float, actions: np.ndarray, n: int
+) -> int:
+    c = _cell(k)
+    state[c + C_STATE] = CS_OPEN
+    state[c + C_LIVE] = 1.0
+    state[H.H_SEQ] += 1
+    price = _open_price_nb(params, state, k)
+    return place_nb(actions, n, 0, state[c + C_ROLE], K.LIMIT, price, qty, float(k), False, False)
+
+
+@njit(cache=True)
 def _place_open_nb(
     params: np.ndarray, state: np.ndarray, k: int, actions: np.ndarray, n: int
 ) -> int:
-    c = _cell(k)
-    role = state[c + C_ROLE]
-    price = params[P_LEVELS + k] if role > 0 else params[P_LEVELS + k + 1]
-    price = _tick_nb(price, state[S_TICK], state[S_TICK_DEC])
-    qty = state[S_Q]
-    state[c + C_STATE] = CS_OPEN
-    state[H.H_SEQ] += 1
-    return place_nb(actions, n, 0, role, K.LIMIT, price, qty, float(k), False, False)
+    return _place_open_qty_nb(params, state, k, state[S_Q], actions, n)
+
+
+@njit(cache=True)
+def _open_rest_nb(state: np.ndarray, k: int) -> float:
+    """What cell k's open still lacks of Q (the rest of a refused or re-sized open)."""
+    rest = state[S_Q] - state[_cell(k) + C_HOLD]
+    return _floor_lot_nb(max(rest, 0.0), state[S_LOT], state[S_LOT_DEC])
 
 
 @njit(cache=True)
@@ -273,14 +336,15 @@ def _place_close_nb(
     """The reduce-only close of what cell k holds; too small to send → dust, the cell idles."""
     c = _cell(k)
     role = state[c + C_ROLE]
-    price = params[P_LEVELS + k + 1] if role > 0 else params[P_LEVELS + k]
-    price = _tick_nb(price, state[S_TICK], state[S_TICK_DEC])
+    price = _close_price_nb(params, state, k)
     qty = _floor_lot_nb(state[c + C_HOLD], state[S_LOT], state[S_LOT_DEC])
     if _too_small_nb(state, qty, price):
         state[c + C_STATE] = CS_IDLE
+        state[c + C_LIVE] = 0.0
         state[S_DUST] += state[c + C_HOLD]
         return n
     state[c + C_STATE] = CS_CLOSE
+    state[c + C_LIVE] = 1.0
     state[H.H_SEQ] += 1
     # NEUTRAL may hold long and short cells at once, which the venue nets: a reduce-only close
     # could be refused there, so NEUTRAL closes are plain limits (the cells keep the net).
@@ -430,6 +494,7 @@ def _activate_nb(
     state[S_P] = price
     state[S_E] = e
     state[S_Q] = q
+    state[S_SUM_OPEN] = total_open
     state[S_START_BAR] = state[H.H_BAR]
     if _too_small_nb(state, q, levels[0]):
         state[S_ERROR] = ERR_TOO_SMALL
@@ -472,8 +537,15 @@ def _activate_nb(
 
 
 @njit(cache=True)
-def _market_done_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
-    """Hand the activation market fill to the cells it opened, nearest the price first."""
+def _market_done_nb(
+    params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, keep_rest: bool
+) -> int:
+    """Hand the activation market fill to the cells it opened, nearest the price first.
+
+    A cell it filled in full (or in part) holds that and waits to close. With ``keep_rest``
+    (refused for funds) a cell still short of Q keeps what it got and waits for the market
+    order to be sent again on resume; without, a cell it did not reach goes idle.
+    """
     filled = state[S_MKT_FILLED]
     n_cells = int(state[S_N_CELLS])
     e = int(state[S_E])
@@ -490,14 +562,18 @@ def _market_done_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray, 
         c = _cell(k)
         if state[c + C_STATE] != CS_PRE:
             continue
-        share = min(q, left)
+        held = state[c + C_HOLD]  # > 0 only after a market order refused for funds
+        share = min(q - held, left)
         left = round(left - share, 12)
-        if share <= 0.0:
+        if share > 0.0:
+            state[c + C_HOLD] = share if held <= 0.0 else round(held + share, 12)
+            state[c + C_COST] += share * avg
+            state[c + C_FEE] += fee * share / filled
+        if keep_rest and state[c + C_HOLD] < q - 1e-12:
+            continue
+        if state[c + C_HOLD] <= 0.0:
             state[c + C_STATE] = CS_IDLE
             continue
-        state[c + C_HOLD] = share
-        state[c + C_COST] = share * avg
-        state[c + C_FEE] = fee * share / filled
         state[c + C_STATE] = CS_CLOSE
         if active:
             n = _place_close_nb(params, state, k, actions, n)
@@ -506,19 +582,167 @@ def _market_done_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray, 
 
 
 @njit(cache=True)
-def _resume_orders_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray) -> int:
-    n = 0
+def _market_rest_nb(state: np.ndarray) -> float:
+    """What the cells waiting for the activation market order still lack of Q."""
+    rest = 0.0
     for k in range(int(state[S_N_CELLS])):
         c = _cell(k)
+        if state[c + C_STATE] == CS_PRE:
+            rest += max(state[S_Q] - state[c + C_HOLD], 0.0)
+    return round(rest, int(state[S_LOT_DEC]))
+
+
+@njit(cache=True)
+def _retry_market_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
+    """Send the activation market order again for the cells still waiting for it."""
+    state[S_MKT_RETRY] = 0.0
+    qty = _market_rest_nb(state)
+    if qty <= 0.0:
+        return n
+    state[S_MKT_QTY] = qty
+    state[S_MKT_FILLED] = 0.0
+    state[S_MKT_COST] = 0.0
+    state[S_MKT_FEE] = 0.0
+    state[H.H_SEQ] += 1
+    return place_nb(actions, n, 0, params[P_DIR], K.MARKET, np.nan, qty, MKT_TAG, False, False)
+
+
+@njit(cache=True)
+def _resume_orders_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
+    """Place every cell's order that is not resting: a cell owed its open re-places the open
+    for what it lacks of Q; any other open that filled in part gets the close of that part."""
+    for k in range(int(state[S_N_CELLS])):
+        c = _cell(k)
+        owed = state[c + C_OWED] > 0.0
+        state[c + C_OWED] = 0.0
+        if state[c + C_LIVE] > 0.0:
+            continue
         st = state[c + C_STATE]
         if st == CS_OPEN:
-            if state[c + C_HOLD] > 0.0:
-                n = _place_close_nb(params, state, k, actions, n)
-            else:
+            hold = state[c + C_HOLD]
+            if hold <= 0.0:
                 n = _place_open_nb(params, state, k, actions, n)
+                continue
+            rest = _open_rest_nb(state, k)
+            if owed and not _too_small_nb(state, rest, _open_price_nb(params, state, k)):
+                n = _place_open_qty_nb(params, state, k, rest, actions, n)
+            else:
+                n = _place_close_nb(params, state, k, actions, n)
         elif st == CS_CLOSE:
             n = _place_close_nb(params, state, k, actions, n)
+    if state[S_MKT_RETRY] > 0.0:
+        n = _retry_market_nb(params, state, actions, n)
     return n
+
+
+@njit(cache=True)
+def _resume_nb(params: np.ndarray, state: np.ndarray, why: int, actions: np.ndarray, n: int) -> int:
+    """PAUSED → resume_to (a user resume, or funds available); the owed orders go out."""
+    to = int(state[H.H_RESUME_TO])
+    if not H.transition_nb(state, to, why):
+        return n
+    state[S_FUNDS + FD_EPISODE] = 0.0
+    state[S_FUNDS_PAUSED] = 0.0
+    if to != C.ACTIVE:
+        return n
+    return _resume_orders_nb(params, state, actions, n)
+
+
+@njit(cache=True)
+def _funds_pause_nb(state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int) -> int:
+    """A refusal for funds: pause once per episode (the other orders keep resting) and arm the
+    balance polls, each episode on timer tags of its own."""
+    before = state[S_FUNDS_PAUSES]
+    tag_poll = TAG_POLL + N_POLLS * before
+    n = funds_pause_nb(
+        state,
+        S_FUNDS,
+        S_FUNDS_RESUMED_T,
+        H.is_running_nb(state),
+        event[K.E_TIME],
+        actions,
+        n,
+        tag_poll,
+    )
+    if state[S_FUNDS_PAUSES] > before:
+        state[S_FUNDS_PAUSED] = 1.0
+        if state[S_FUNDS + FD_EPISODE] <= 0.0:  # refused right as a poll resumed: no new polls
+            state[S_FUNDS_WARNINGS] += 1.0
+    return n
+
+
+@njit(cache=True)
+def _funds_there_nb(params: np.ndarray, state: np.ndarray, event: np.ndarray) -> bool:
+    """Does the free margin cover the orders refused for funds?
+
+    Free margin is the account's equity less the margin of the position at the last mark
+    (``|pos|·mark/L``); each refused order needs ``qty·price·(1/L + fee rate)``.
+    """
+    inv_lev = 1.0 / params[P_LEV]
+    need = 0.0
+    for k in range(int(state[S_N_CELLS])):
+        c = _cell(k)
+        if state[c + C_OWED] <= 0.0 or state[c + C_LIVE] > 0.0:
+            continue
+        st = state[c + C_STATE]
+        if st == CS_OPEN:
+            qty = _open_rest_nb(state, k)
+            price = _open_price_nb(params, state, k)
+        elif st == CS_CLOSE:
+            qty = _floor_lot_nb(state[c + C_HOLD], state[S_LOT], state[S_LOT_DEC])
+            price = _close_price_nb(params, state, k)
+        else:
+            continue
+        need += qty * price * (inv_lev + state[S_FM])
+    if state[S_MKT_RETRY] > 0.0:
+        need += _market_rest_nb(state) * state[S_MARK] * (inv_lev + state[S_FT])
+    free = event[K.E_EQUITY] - abs(state[S_POS]) * state[S_MARK] * inv_lev
+    return bool(free >= need - 1e-9)
+
+
+@njit(cache=True)
+def _own_cancel_all_nb(state: np.ndarray, actions: np.ndarray, n: int) -> int:
+    """Cancel every order; the cells' cancel events that follow are the bot's own."""
+    for k in range(int(state[S_N_CELLS])):
+        c = _cell(k)
+        if state[c + C_LIVE] > 0.0:
+            state[c + C_LIVE] = 0.0
+            state[c + C_CXL] += 1.0
+    return cancel_all_nb(actions, n, 0)
+
+
+@njit(cache=True)
+def _add_funds_nb(
+    params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray
+) -> int:
+    """Add margin: M' = M + amount, Q re-sized to M', every order re-placed with it.
+
+    Accepted while ACTIVE or PAUSED for funds (it then resumes, ``funds_available``) with no
+    market order out; refused (counted) otherwise.
+    """
+    amount = 0.0
+    base = P_LEVELS + int(params[P_N])
+    for j in range(int(params[P_N_AF])):
+        if params[base + 2 * j] == event[K.E_BAR]:
+            amount += params[base + 2 * j + 1]
+    s = int(state[H.H_STATE])
+    for_funds = s == C.PAUSED and state[S_FUNDS_PAUSED] > 0.0
+    if not amount > 0.0 or not (s == C.ACTIVE or for_funds) or state[S_MKT_QTY] > 0.0:
+        state[S_AF_REFUSED] += 1.0
+        return 0
+    m = state[H.H_INVESTMENT] + amount
+    state[H.H_INVESTMENT] = m
+    state[S_AF_COUNT] += 1.0
+    per_open = (m / (1.0 / params[P_LEV] + state[S_FT])) / state[S_SUM_OPEN]
+    state[S_Q] = _floor_lot_nb(per_open, state[S_LOT], state[S_LOT_DEC])
+    for k in range(int(state[S_N_CELLS])):
+        c = _cell(k)
+        if state[c + C_STATE] == CS_OPEN:
+            state[c + C_OWED] = 1.0  # a partly filled open is re-placed for the rest of Q'
+    n = _own_cancel_all_nb(state, actions, 0)
+    if for_funds:
+        return _resume_nb(params, state, C.FUNDS_AVAILABLE, actions, n)
+    return _resume_orders_nb(params, state, actions, n)
 
 
 @njit(cache=True)
@@ -531,6 +755,8 @@ def _cell_fill_nb(
     fee = event[K.E_FEE]
     done = event[K.E_REMAINING] <= 0.0
     active = int(state[H.H_STATE]) == C.ACTIVE
+    if done:
+        state[c + C_LIVE] = 0.0
     if state[c + C_STATE] == CS_OPEN:
         state[c + C_HOLD] = round(state[c + C_HOLD] + qty, 12)
         state[c + C_COST] += qty * px
@@ -623,7 +849,7 @@ def futures_grid_on_event_nb(params, state, event, actions):  # type: ignore[no-
             state[S_MKT_COST] += qty * px
             state[S_MKT_FEE] += event[K.E_FEE]
             if event[K.E_REMAINING] <= 0.0:
-                n = _market_done_nb(params, state, actions, n)
+                n = _market_done_nb(params, state, actions, n, False)
         elif 0 <= tag < n_cells:
             n = _cell_fill_nb(params, state, int(tag), event, actions)
         s = int(state[H.H_STATE])
@@ -633,10 +859,17 @@ def futures_grid_on_event_nb(params, state, event, actions):  # type: ignore[no-
 
     if et == K.EV_CANCEL:
         state[S_POS] = _venue_pos_nb(state, event[K.E_POS_QTY])
+        reason = int(event[K.E_CODE])
+        funds = reason == K.R_INSUFFICIENT_FUNDS
         if tag == MKT_TAG:
-            if state[S_MKT_QTY] > 0.0:
-                return _market_done_nb(params, state, actions, 0)
-            return 0
+            if state[S_MKT_QTY] <= 0.0:
+                return 0
+            if funds:
+                # What filled opens its cells; the rest waits for funds (sent again on resume).
+                n = _market_done_nb(params, state, actions, 0, True)
+                state[S_MKT_RETRY] = 1.0
+                return _funds_pause_nb(state, event, actions, n)
+            return _market_done_nb(params, state, actions, 0, False)
         if tag == CLOSE_TAG:
             if s != C.CLOSING:
                 return 0
@@ -652,16 +885,41 @@ def futures_grid_on_event_nb(params, state, event, actions):  # type: ignore[no-
             state[H.H_SEQ] += 1
             side = -1.0 if pos > 0 else 1.0
             return place_nb(actions, 0, 0, side, K.MARKET, np.nan, qty, CLOSE_TAG, False, True)
-        if not (0 <= tag < n_cells) or s != C.ACTIVE:
+        if not (0 <= tag < n_cells):
             return 0
         k = int(tag)
         c = _cell(k)
-        if event[K.E_CODE] != K.R_USER:
+        if reason == K.R_USER and state[c + C_CXL] > 0.0:
+            state[c + C_CXL] -= 1.0  # the bot's own cancel (pause, add funds)
+            return 0
+        state[c + C_LIVE] = 0.0
+        if s != C.ACTIVE and s != C.PAUSED:
+            return 0
+        if reason != K.R_USER:
             state[S_N_REJECTED] += 1
+        if funds:
+            # Refused for funds: the cell keeps its state and is owed this order (what it
+            # filled stays held); pause and poll the balance.
+            state[c + C_OWED] = 1.0
+            return _funds_pause_nb(state, event, actions, 0)
         if state[c + C_STATE] == CS_OPEN and state[c + C_HOLD] > 0.0:
-            # A partly filled open: its filled part gets its close.
-            return _place_close_nb(params, state, k, actions, 0)
+            # A partly filled open: its filled part gets its close (on resume when paused).
+            if s == C.ACTIVE:
+                return _place_close_nb(params, state, k, actions, 0)
+            return 0
         state[c + C_STATE] = CS_IDLE
+        return 0
+
+    if et == K.EV_TIMER:
+        tag_poll = TAG_POLL + N_POLLS * (state[S_FUNDS_PAUSES] - 1.0)
+        if not is_funds_poll_nb(state, S_FUNDS, event, tag_poll):
+            return 0
+        there = _funds_there_nb(params, state, event)
+        outcome = funds_poll_nb(state, S_FUNDS, S_FUNDS_RESUMED_T, event, tag_poll, there)
+        if outcome == POLL_RESUME:
+            return _resume_nb(params, state, C.FUNDS_AVAILABLE, actions, 0)
+        if outcome == POLL_GIVE_UP:
+            state[S_FUNDS_WARNINGS] += 1.0
         return 0
 
     if et == K.EV_TRIGGER:
@@ -704,16 +962,16 @@ def futures_grid_on_event_nb(params, state, event, actions):  # type: ignore[no-
         if code == C.CMD_PAUSE:
             if s == C.ACTIVE:
                 H.transition_nb(state, C.PAUSED, C.USER_PAUSE)
-                return cancel_all_nb(actions, 0, 0)
+                return _own_cancel_all_nb(state, actions, 0)
             if s == C.WAITING:
                 H.transition_nb(state, C.PAUSED, C.USER_PAUSE)
             return 0
         if code == C.CMD_RESUME:
             if s == C.PAUSED:
-                to = int(state[H.H_RESUME_TO])
-                if H.transition_nb(state, to, C.USER_RESUME) and to == C.ACTIVE:
-                    return _resume_orders_nb(params, state, actions)
+                return _resume_nb(params, state, C.USER_RESUME, actions, 0)
             return 0
+        if code == C.CMD_ADD_FUNDS:
+            return _add_funds_nb(params, state, event, actions)
         if code == C.CMD_START and s == C.WAITING:
             # A manual start overrides the trigger price: lay the grid at the current price.
             n = disarm_tag_nb(actions, 0, START_TAG)
@@ -753,9 +1011,30 @@ class FuturesGrid(BotStrategy):
     * An activation whose Q is below the venue minimums ends in ERROR (``error_too_small``).
     * Out of range (a cross of low or high) only sets ``out_of_range``: the orders keep resting.
     * An externally cancelled or rejected cell order leaves the cell idle (a partly filled open
-      gets its close for the filled part). Insufficient-funds pause and polls (§4) and add
-      funds are not implemented.
-    * PAUSE cancels the orders and keeps the cells; RESUME re-places them from the cells.
+      gets its close for the filled part).
+    * Insufficient funds (§4): a margin venue refuses at the fill, often after filling what the
+      margin allowed, so any refusal for funds pauses, a partial one too. The refused order is
+      owed as it was: a cell's open for what it still lacks of Q (its filled part stays held,
+      its close waits for the full open), a NEUTRAL close for what the cell holds, the
+      activation market order for the cells it did not fill (what it filled opens its cells).
+      The other orders keep resting while PAUSED; their fills are booked and the orders they
+      call for wait for the resume. A poll finds the funds there when the free margin, equity
+      less ``|pos|·mark/L``, covers ``qty·price·(1/L + fee rate)`` of the refused orders. After
+      the 300 s poll fails the bot stays PAUSED (a WARNING, counted in ``funds_status()``)
+      until a user RESUME or added funds. Each episode's polls use timer tags of their own, so
+      a poll left over from an earlier episode never counts. The funds figures are in
+      ``funds_status()``, not in ``metrics()``.
+    * Add funds (``add_funds``: bar → margin added, in quote; delivered as ADD_FUNDS at that
+      bar's close): accepted while ACTIVE, or PAUSED for funds (it then resumes with
+      ``funds_available``), and never while the activation market order is out; otherwise
+      refused and counted. ``M' = M + amount``, ``Q' = floor_lot((M'/(1/L+f_t))/Σ open
+      prices)`` (the activation's Q scaled by M'/M before the lot rounding). Every order is
+      cancelled and re-placed: opens with Q' (a partly filled open for the rest of Q'), closes
+      for what their cells hold (no market top-up: a futures grid adds margin, not a position;
+      the cells reopen with Q' after their cycle). Statistics are kept; M' is the new
+      investment.
+    * PAUSE cancels the orders and keeps the cells; RESUME re-places them from the cells (an
+      open that filled in part gets the close of that part).
     * Margin per cell uses the taker rate in the sizing (``1/L + f_t``) as the spec says.
     * The end of the data leaves the state as it is (still ACTIVE; the venue closes positions).
     """
@@ -769,18 +1048,27 @@ class FuturesGrid(BotStrategy):
         config: FuturesGridConfig | None = None,
         *,
         commands: Mapping[int, int] | None = None,
+        add_funds: Mapping[int, float] | None = None,
         **fields: Any,
     ) -> None:
         super().__init__()
         self.config = config if config is not None else FuturesGridConfig.parse(fields)
         self.commands = dict(commands or {})
+        self.add_funds = {int(k): float(v) for k, v in (add_funds or {}).items()}
+        for bar, amount in self.add_funds.items():
+            if bar < 0 or not math.isfinite(amount) or amount <= 0:
+                raise ConfigError(
+                    "add_funds",
+                    f"add_funds: bar {bar} must be ≥ 0 and the margin added ({amount}) > 0",
+                )
         self._last_close = float("nan")
 
     @property
     def params(self) -> np.ndarray:
         c = self.config
         levels = c.levels()
-        p = np.zeros(P_LEVELS + levels.shape[0])
+        n_levels = levels.shape[0]
+        p = np.zeros(P_LEVELS + n_levels + 2 * len(self.add_funds))
         p[P_DIR] = {
             FuturesGridDirection.LONG: 1.0,
             FuturesGridDirection.SHORT: -1.0,
@@ -794,7 +1082,11 @@ class FuturesGrid(BotStrategy):
         p[P_TP] = np.nan if c.take_profit is None else c.take_profit
         p[P_CLOSE_ON_STOP] = 1.0 if c.close_position_on_stop else 0.0
         p[P_BUFFER] = c.liquidation_buffer / 100.0
-        p[P_LEVELS:] = levels
+        p[P_LEVELS : P_LEVELS + n_levels] = levels
+        p[P_N_AF] = len(self.add_funds)
+        for j, (bar, amount) in enumerate(sorted(self.add_funds.items())):
+            p[P_LEVELS + n_levels + 2 * j] = bar
+            p[P_LEVELS + n_levels + 2 * j + 1] = amount
         return p
 
     def initial_state(self, data: MarketData) -> np.ndarray:
@@ -838,14 +1130,17 @@ class FuturesGrid(BotStrategy):
             s[S_MIN_NOTIONAL] = inst.min_notional
 
     def signals(self, data: MarketData) -> np.ndarray | None:
-        if not self.commands:
+        if not self.commands and not self.add_funds:
             return None
         out = np.zeros(data.n_bars, dtype=np.int64)
+        for bar in self.add_funds:
+            if bar < data.n_bars:
+                out[bar] = C.CMD_ADD_FUNDS
         for bar, code in self.commands.items():
             out[bar] = code
         return out
 
-    def cells(self) -> list[dict[str, float]]:
+    def cells(self) -> list[dict[str, Any]]:
         """Per cell: state, role, held quantity, its average open price and open fees."""
         s = self.state
         if not s.size:
@@ -865,6 +1160,23 @@ class FuturesGrid(BotStrategy):
                 }
             )
         return out
+
+    def funds_status(self) -> dict[str, Any]:
+        """Insufficient funds and add funds: pauses, WARNINGs, whether it is paused for funds
+        now (and still polling), the margin M (with what was added) and add-funds counts."""
+        s = self.state
+        if not s.size:
+            return {}
+        paused = self.lifecycle_state.value == "PAUSED" and bool(s[S_FUNDS_PAUSED])
+        return {
+            "funds_pauses": int(s[S_FUNDS_PAUSES]),
+            "funds_poll_warnings": int(s[S_FUNDS_WARNINGS]),
+            "paused_for_funds": paused,
+            "funds_polling": paused and bool(s[S_FUNDS + FD_EPISODE]),
+            "investment": float(s[H.H_INVESTMENT]),
+            "add_funds_count": int(s[S_AF_COUNT]),
+            "add_funds_refused": int(s[S_AF_REFUSED]),
+        }
 
     def metrics(self, mark: float | None = None) -> dict[str, Any]:
         if not self.state.size:
@@ -891,7 +1203,9 @@ class FuturesGrid(BotStrategy):
         elif pos < 0:
             liq = avg * (1 + LIQ_FRACTION / c.leverage)
         margin_used = abs(pos) * mark / c.leverage
-        equity = c.investment + total
+        equity = float(s[H.H_INVESTMENT]) + total
+        if s[S_FUNDS_PAUSED] > 0 and s[S_FUNDS_WARN] > 0 and self.lifecycle_state.value == "PAUSED":
+            logger.warning("futures_grid: still paused for funds after the last balance poll")
         out = self.bot_metrics()
         out.update(
             {
