@@ -37,6 +37,16 @@ from tradetower.bots import codes as C
 from tradetower.bots import header as H
 from tradetower.bots.adapter import BotStrategy
 from tradetower.bots.commands import forced_close_trigger_nb
+from tradetower.bots.funds import (
+    FD_PAUSES,
+    FD_WARN,
+    N_POLLS,
+    POLL_GIVE_UP,
+    POLL_RESUME,
+    funds_pause_nb,
+    funds_poll_nb,
+    is_funds_poll_nb,
+)
 from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import Instrument, _decimals
@@ -309,14 +319,14 @@ F_TLAST = B + 32
 F_N_SL_NOTE = B + 33
 F_N_TP_NOTE = B + 34
 F_N_TD_SHORT = B + 35
-F_N_FUNDS_NOTE = B + 36
+F_MKT_RETRY = B + 36  # MK_* of a market buy refused for funds: re-sent on resume
 F_N_EXT_CANCEL = B + 37
 F_N_SKIPPED = B + 38
-F_N_FUNDS_WARN = B + 39
+F_N_FUNDS_WARN = B + 39  # WARNINGs: the last poll failed, or refused again as a poll resumed
 F_CLOSE_MODE = B + 40
 F_CLOSE_TRIES = B + 41
-F_PAUSE_REASON = B + 42  # 0 none, 1 user, 2 funds
-F_POLLS = B + 43  # funds polls done in this episode
+F_PAUSE_REASON = B + 42  # 0 none, PAUSE_USER, PAUSE_FUNDS
+F_FUNDS_RESUMED_T = B + 43  # time of the last resume by a poll
 F_TD_SHORT = B + 44
 F_ARM_UP = B + 45  # armed trigger levels (0: not armed)
 F_ARM_DOWN = B + 46
@@ -334,6 +344,9 @@ F_MAX_CELLS = B + 57
 F_N_ADD_FUNDS = B + 58
 F_SETUP_ERR = B + 59  # 1 an initial order below the minimums
 F_CLOSE_DUST = B + 60
+F_FUNDS_EPISODE = B + 61  # the shared funds helper's three fields (tradetower.bots.funds)
+F_FUNDS_PAUSES = F_FUNDS_EPISODE + FD_PAUSES
+F_FUNDS_WARN = F_FUNDS_EPISODE + FD_WARN
 F_CELLS = B + 64
 
 # cell fields
@@ -375,14 +388,16 @@ TR_RANGE_DOWN = 15.0
 TR_START = 16.0
 
 TM_PUMP = 20.0
-TM_POLL = 21.0
+TAG_POLL = 30.0  # balance poll j is the timer TAG_POLL + j
+
+PAUSE_USER = 1.0
+PAUSE_FUNDS = 2.0
 
 SETUP_FAILED = C.TRIGGER_CODE[Trigger.SETUP_FAILED]
 CLOSE_FAILED = C.TRIGGER_CODE[Trigger.CLOSE_FAILED]
 
 PUMP_WINDOW_MS = 60_000.0
 PUMP_EVENTS = 4  # "more than 3"
-POLLS_S = (0.0, 15.0, 30.0, 60.0, 120.0, 300.0)
 MAX_SHIFTS = 64
 EXTRA_CELLS = 256  # room for trailing-down extensions
 
@@ -423,10 +438,16 @@ def _c(params: np.ndarray, j: int) -> int:
 
 
 @njit(cache=True)
-def _cell_qty(params: np.ndarray, state: np.ndarray, j: int) -> float:
+def _qty(params: np.ndarray, q: float, j: int) -> float:
+    """Order quantity of cell ``j`` at a size per cell ``q`` (quote, or base in BASE mode)."""
     if params[P_BASE_MODE] > 0:
-        return _lot(params, state[F_Q])
-    return _lot(params, state[F_Q] / _level(params, j))
+        return _lot(params, q)
+    return _lot(params, q / _level(params, j))
+
+
+@njit(cache=True)
+def _cell_qty(params: np.ndarray, state: np.ndarray, j: int) -> float:
+    return _qty(params, state[F_Q], j)
 
 
 @njit(cache=True)
@@ -758,19 +779,23 @@ def _start_closing(
 
 
 @njit(cache=True)
-def _layout(
-    params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int
-) -> int:
-    """Size and lay out the grid at the price P of this event (on_start, steps 1-2)."""
+def _layout_price(state: np.ndarray, event: np.ndarray) -> float:
+    """P: the event's price, or the last one seen (timer events carry none)."""
     price = event[K.E_PRICE]
     if not price > 0.0:
         price = state[F_MARK]
+    return float(price)
+
+
+@njit(cache=True)
+def _sizing(params: np.ndarray, price: float, free: float) -> tuple[int, float, float]:
+    """The layout at P: the empty level e, the size per cell q (or Q) and the investment."""
     n_lv = int(params[P_N])
     fm = params[P_FM]
     ft = params[P_FT]
     inv = params[P_INV]
     if params[P_INV_PCT] > 0:
-        inv = params[P_INV_PCT] / 100.0 * event[K.E_FREE]
+        inv = params[P_INV_PCT] / 100.0 * free
     e = 0
     for j in range(1, n_lv):
         if abs(_level(params, j) - price) < abs(_level(params, e) - price) - 1e-12:
@@ -787,18 +812,19 @@ def _layout(
             acc += 1.0 / _level(params, k)
         den += price * (1.0 + ft) * acc
     q = inv / den if den > 0 else 0.0
-    state[F_Q] = q
-    state[F_P] = price
-    state[F_E] = e
-    state[F_LO] = 0.0
-    state[F_HI] = n_cells
-    state[F_MAX_CELLS] = n_cells
-    # Validation: every initial order must meet the minimums, and the quote must be there.
+    return e, q, inv
+
+
+@njit(cache=True)
+def _layout_need(params: np.ndarray, e: int, q: float, price: float) -> tuple[float, bool]:
+    """The quote the initial orders take, and whether one of them is below the minimums."""
+    fm = params[P_FM]
+    ft = params[P_FT]
     need = 0.0
     mkt = 0.0
     bad = False
-    for k in range(n_cells):
-        qty = _cell_qty(params, state, k)
+    for k in range(int(params[P_N]) - 1):
+        qty = _qty(params, q, k)
         if k < e:
             px = _tick(params, _level(params, k))
             need += qty * px * (1.0 + fm)
@@ -810,6 +836,32 @@ def _layout(
     if mkt > 0.0 and not _min_ok(params, _lot(params, mkt), price):
         bad = True
     need += mkt * price * (1.0 + ft)
+    return need, bad
+
+
+@njit(cache=True)
+def _layout(
+    params: np.ndarray,
+    state: np.ndarray,
+    event: np.ndarray,
+    actions: np.ndarray,
+    n: int,
+    resume_trigger: int,
+) -> int:
+    """Size and lay out the grid at the price P of this event (on_start, steps 1-2).
+
+    ``resume_trigger`` leaves PAUSED when the bot paused before its layout (unused otherwise)."""
+    price = _layout_price(state, event)
+    e, q, inv = _sizing(params, price, event[K.E_FREE])
+    n_cells = int(params[P_N]) - 1
+    state[F_Q] = q
+    state[F_P] = price
+    state[F_E] = e
+    state[F_LO] = 0.0
+    state[F_HI] = n_cells
+    state[F_MAX_CELLS] = n_cells
+    # Validation: every initial order must meet the minimums, and the quote must be there.
+    need, bad = _layout_need(params, e, q, price)
     s = int(state[H.H_STATE])
     if bad or not inv > 0.0:
         state[F_SETUP_ERR] = 1.0
@@ -817,20 +869,15 @@ def _layout(
             H.transition_nb(state, C.ERROR, C.STRATEGY_EXCEPTION)
         return n
     if event[K.E_FREE] < need - 1e-9:
-        if s != C.PAUSED:
-            state[F_PAUSE_REASON] = 2.0
-            if H.transition_nb(state, C.PAUSED, C.INSUFFICIENT_FUNDS):
-                state[F_N_FUNDS_NOTE] += 1.0
-                n = _arm_polls(state, actions, n, event[K.E_TIME])
-        return n
+        return _funds_pause(state, event, actions, n)  # (already PAUSED: stays so)
     if s == C.INITIALIZING:
         H.transition_nb(state, C.ACTIVE, C.USER_START)
     elif s == C.WAITING:
         H.transition_nb(state, C.ACTIVE, C.START_CONDITION_MET)
     elif s == C.PAUSED:
         state[H.H_RESUME_TO] = C.ACTIVE
-        H.transition_nb(state, C.ACTIVE, C.FUNDS_AVAILABLE)
-        state[F_PAUSE_REASON] = 0.0
+        if H.transition_nb(state, C.ACTIVE, resume_trigger):
+            _end_pause(state)
     if int(state[H.H_STATE]) != C.ACTIVE:
         return n
     state[F_LAID] = 1.0
@@ -862,15 +909,6 @@ def _layout(
         state[c + C_ST] = BUY_WAIT
         n = _place_cell(params, state, actions, n, k)
     state[F_TP_PRICE] = _tp_level(params, state)
-    return n
-
-
-@njit(cache=True)
-def _arm_polls(state: np.ndarray, actions: np.ndarray, n: int, now: float) -> int:
-    state[F_POLLS] = 0.0
-    for k in range(len(POLLS_S)):
-        if _room(actions, n, 1):
-            n = set_timer_nb(actions, n, now + POLLS_S[k] * 1000.0, TM_POLL)
     return n
 
 
@@ -1046,13 +1084,82 @@ def _place_deferred(params: np.ndarray, state: np.ndarray, actions: np.ndarray, 
 
 
 @njit(cache=True)
-def _deferred_quote(params: np.ndarray, state: np.ndarray) -> float:
-    need = 0.0
+def _retry_market(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
+    """Re-send the market buy refused for funds, for what its waiting cells still want."""
+    kind = state[F_MKT_RETRY]
+    if kind == 0.0:
+        return n
+    state[F_MKT_RETRY] = 0.0
+    total = 0.0
     for j in range(int(state[F_LO]), int(state[F_HI])):
         c = _c(params, j)
-        if state[c + C_DEFER] > 0.0 and state[c + C_ST] == BUY_WAIT:
-            need += state[c + C_QTY] * _tick(params, _level(params, j)) * (1.0 + params[P_FM])
-    return need
+        if state[c + C_ST] == WAIT_MARKET:
+            total += state[c + C_WANT]
+    total = _lot(params, total)
+    state[F_MKT_KIND] = kind
+    state[F_MKT_FILLED] = 0.0
+    state[F_MKT_VALUE] = 0.0
+    state[F_MKT_FEE] = 0.0
+    if total > 0.0 and _min_ok(params, total, state[F_MARK]) and _room(actions, n, 1):
+        return _place(params, state, actions, n, 1.0, K.MARKET, np.nan, total, TAG_MARKET)
+    return _market_done(params, state, actions, n)  # nothing left to buy: cells take what they hold
+
+
+@njit(cache=True)
+def _funds_there(params: np.ndarray, state: np.ndarray, event: np.ndarray) -> bool:
+    """At a balance poll: does the free quote cover what the pause holds back, the refused
+    buys and market buy (before the layout: the whole layout at the current price)?"""
+    free = event[K.E_FREE]
+    mark = state[F_MARK]
+    if state[F_LAID] == 0.0:
+        price = _layout_price(state, event)
+        e, q, _ = _sizing(params, price, free)
+        need, _ = _layout_need(params, e, q, price)
+        return bool(free >= need - 1e-9)
+    need = 0.0
+    want = 0.0
+    for j in range(int(state[F_LO]), int(state[F_HI])):
+        c = _c(params, j)
+        st = state[c + C_ST]
+        if st == BUY_WAIT and state[c + C_DEFER] > 0.0 and state[c + C_LIVE] == 0.0:
+            px = _tick(params, _level(params, j))
+            fee = params[P_FT] if px >= mark else params[P_FM]  # a buy above the price takes
+            need += state[c + C_QTY] * px * (1.0 + fee)
+        elif st == WAIT_MARKET:
+            want += state[c + C_WANT]
+    if state[F_MKT_RETRY] > 0.0:
+        need += _lot(params, want) * mark * (1.0 + params[P_FT])
+    return bool(free >= need - 1e-9)
+
+
+@njit(cache=True)
+def _funds_pause(state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int) -> int:
+    """A refusal for funds: PAUSED once per episode, with balance polls (the shared rule of
+    :mod:`tradetower.bots.funds`). Before the layout the start itself waits for the quote."""
+    s = int(state[H.H_STATE])
+    running = _running(state) or s == C.INITIALIZING or s == C.WAITING
+    running = running and _room(actions, n, N_POLLS)
+    n = funds_pause_nb(
+        state,
+        F_FUNDS_EPISODE,
+        F_FUNDS_RESUMED_T,
+        running,
+        event[K.E_TIME],
+        actions,
+        n,
+        TAG_POLL,
+    )
+    if s != C.PAUSED and int(state[H.H_STATE]) == C.PAUSED:
+        state[F_PAUSE_REASON] = PAUSE_FUNDS
+        if state[F_FUNDS_EPISODE] == 0.0:
+            state[F_N_FUNDS_WARN] += 1.0  # refused again as a poll resumed it: no new polls
+    return n
+
+
+@njit(cache=True)
+def _end_pause(state: np.ndarray) -> None:
+    state[F_PAUSE_REASON] = 0.0
+    state[F_FUNDS_EPISODE] = 0.0
 
 
 @njit(cache=True)
@@ -1069,40 +1176,41 @@ def _resume(
     if state[F_LAID] == 0.0:
         # Paused before the grid was laid out: lay it out now (→ ACTIVE) if the quote is there.
         state[H.H_RESUME_TO] = C.ACTIVE
-        return _layout(params, state, event, actions, n)
+        return _layout(params, state, event, actions, n, trigger)
     if not H.transition_nb(state, int(state[H.H_RESUME_TO]), trigger):
         return n
-    state[F_PAUSE_REASON] = 0.0
+    _end_pause(state)
     # Trailing first: a bottom buy that is only due is dropped without being sent.
     n = _shift_up(params, state, actions, n, state[F_MARK], event[K.E_TIME])
+    n = _retry_market(params, state, actions, n)
     n = _place_deferred(params, state, actions, n)
     return _extend_down(params, state, event, actions, n)
-
-
-@njit(cache=True)
-def _pause_funds(state: np.ndarray, actions: np.ndarray, n: int, now: float) -> int:
-    if int(state[H.H_STATE]) == C.PAUSED:
-        return n
-    if H.transition_nb(state, C.PAUSED, C.INSUFFICIENT_FUNDS):
-        state[F_PAUSE_REASON] = 2.0
-        state[F_N_FUNDS_NOTE] += 1.0
-        n = _arm_polls(state, actions, n, now)
-    return n
 
 
 @njit(cache=True)
 def _add_funds(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int
 ) -> int:
-    """Cancel everything, scale q by I'/I, top up the sell cells with a taker buy, re-place."""
+    """Cancel everything, scale q by I'/I, top up the sell cells with a taker buy, re-place.
+
+    Added funds also end a pause for funds (§4 item 4): the bot resumes (``funds_available``) and
+    the orders the pause held back go out at the new size."""
     amount = 0.0
     bar = event[K.E_BAR]
     for k in range(int(params[P_N_FUNDS])):
         if params[P_FUNDS + 2 * k] == bar:
             amount += params[P_FUNDS + 2 * k + 1]
-    if not amount > 0.0 or state[F_MKT_KIND] != 0.0 or int(state[H.H_STATE]) != C.ACTIVE:
+    s = int(state[H.H_STATE])
+    paused = s == C.PAUSED and state[F_PAUSE_REASON] == PAUSE_FUNDS and state[F_LAID] > 0.0
+    if not amount > 0.0 or state[F_MKT_KIND] != 0.0 or not (s == C.ACTIVE or paused):
         state[F_N_IGNORED] += 1.0
         return n
+    if paused:
+        if not H.transition_nb(state, int(state[H.H_RESUME_TO]), C.FUNDS_AVAILABLE):
+            state[F_N_IGNORED] += 1.0
+            return n
+        _end_pause(state)
+        state[F_MKT_RETRY] = 0.0  # its waiting cells are bought with the top-up below
     ratio = (state[F_INV] + amount) / state[F_INV]
     state[F_INV] += amount
     state[H.H_INVESTMENT] = state[F_INV]
@@ -1128,6 +1236,12 @@ def _add_funds(
                 total += extra
             else:
                 state[c + C_DEFER] = 1.0
+        elif st == WAIT_MARKET:
+            # The cell of a market buy refused for funds: sized anew, bought with the top-up.
+            state[c + C_QTY] = qty
+            want = _lot(params, qty - state[c + C_HELD])
+            state[c + C_WANT] = want
+            total += want
     total = _lot(params, total)
     if total > 0.0 and _min_ok(params, total, state[F_MARK]):
         state[F_MKT_KIND] = MK_ADD
@@ -1282,12 +1396,28 @@ def _on_cancel(
         return _close_order(params, state, actions, n, state[F_MARK])
     if s == C.CLOSING:
         return n
+    # A refusal for funds: nothing of the order was filled (a remainder the account could not pay
+    # for after a partial fill is not one).
+    funds = reason == K.R_INSUFFICIENT_FUNDS and event[K.E_QTY] <= 0.0
     if tag == TAG_MARKET:
-        if state[F_MKT_KIND] != 0.0:
+        kind = state[F_MKT_KIND]
+        if kind == 0.0:
+            return n
+        if kind == MK_TRAIL:
+            lo = state[F_LO]
             n = _market_done(params, state, actions, n)
             if reason == K.R_INSUFFICIENT_FUNDS:
-                n = _pause_funds(state, actions, n, event[K.E_TIME])
-        return n
+                # §4 item 5: a trailing-down shortfall never pauses; as short of outside quote.
+                state[F_N_DOWN] -= state[F_LO] - lo
+                state[F_TD_SHORT] = 1.0
+                state[F_N_TD_SHORT] += 1.0
+            return n
+        if funds:
+            # Its cells keep waiting; the buy is re-sent when the bot resumes.
+            state[F_MKT_RETRY] = kind
+            state[F_MKT_KIND] = 0.0
+            return _funds_pause(state, event, actions, n)
+        return _market_done(params, state, actions, n)
     if tag < TAG_CELL_MIN:
         return n
     j = int(np.floor(tag - TAG_CELL + 0.5))
@@ -1300,9 +1430,9 @@ def _on_cancel(
         _settle_partial(params, state, c, event[K.E_SIDE])
         return n
     state[c + C_LIVE] = 0.0
-    if reason == K.R_INSUFFICIENT_FUNDS:
+    if funds:
         state[c + C_DEFER] = 1.0
-        return _pause_funds(state, actions, n, event[K.E_TIME])
+        return _funds_pause(state, event, actions, n)
     if reason == K.R_MIN_SIZE:
         state[F_N_SKIPPED] += 1.0
         state[c + C_ST] = IDLE
@@ -1332,7 +1462,7 @@ def _on_trigger(
     if tag == TR_START:
         state[F_ARM_START] = 0.0
         if int(state[H.H_STATE]) == C.WAITING:
-            return _layout(params, state, event, actions, n)
+            return _layout(params, state, event, actions, n, C.USER_RESUME)
         return n
     if tag == TR_SL:
         state[F_ARM_SL] = 0.0
@@ -1389,16 +1519,12 @@ def _on_timer(
         n = _shift_up(params, state, actions, n, state[F_MARK], event[K.E_TIME])
         n = _place_deferred(params, state, actions, n)
         return _extend_down(params, state, event, actions, n)
-    if tag == TM_POLL:
-        if s != C.PAUSED or state[F_PAUSE_REASON] != 2.0:
-            return n
-        state[F_POLLS] += 1.0
-        need = _deferred_quote(params, state)
-        if state[F_LAID] == 0.0:
-            need = 0.0 if params[P_INV_PCT] > 0 else params[P_INV]
-        if event[K.E_FREE] >= need - 1e-9:
+    if is_funds_poll_nb(state, F_FUNDS_EPISODE, event, TAG_POLL):
+        there = _funds_there(params, state, event)
+        outcome = funds_poll_nb(state, F_FUNDS_EPISODE, F_FUNDS_RESUMED_T, event, TAG_POLL, there)
+        if outcome == POLL_RESUME:
             return _resume(params, state, event, actions, n, C.FUNDS_AVAILABLE)
-        if state[F_POLLS] >= len(POLLS_S):
+        if outcome == POLL_GIVE_UP:
             state[F_N_FUNDS_WARN] += 1.0
     return n
 
@@ -1422,12 +1548,12 @@ def _on_signal(
         if (code == C.CMD_START and start == SC_MANUAL) or (
             code == C.SIG_BUY and start == SC_SIGNAL
         ):
-            return _layout(params, state, event, actions, n)
+            return _layout(params, state, event, actions, n, C.USER_RESUME)
         state[F_N_IGNORED] += 1.0
         return n
     if code == C.CMD_PAUSE and _running(state):
         if H.transition_nb(state, C.PAUSED, C.USER_PAUSE):
-            state[F_PAUSE_REASON] = 1.0
+            state[F_PAUSE_REASON] = PAUSE_USER
             for j in range(int(state[F_LO]), int(state[F_HI])):
                 c = _c(params, j)
                 if state[c + C_LIVE] > 0.0:
@@ -1436,7 +1562,7 @@ def _on_signal(
         return n
     if code == C.CMD_RESUME and s == C.PAUSED:
         return _resume(params, state, event, actions, n, C.USER_RESUME)
-    if code == C.CMD_ADD_FUNDS and _running(state):
+    if code == C.CMD_ADD_FUNDS and (_running(state) or s == C.PAUSED):
         return _add_funds(params, state, event, actions, n)
     state[F_N_IGNORED] += 1.0
     return n
@@ -1449,7 +1575,7 @@ def _on_start(
     state[F_T0] = event[K.E_TIME]
     start = int(params[P_START])
     if start == SC_IMMEDIATELY:
-        return _layout(params, state, event, actions, n)
+        return _layout(params, state, event, actions, n, C.USER_RESUME)
     H.transition_nb(state, C.WAITING, C.START_CONDITION_PENDING)
     price = event[K.E_PRICE]
     if start == SC_PRICE_CHANGE:
@@ -1509,7 +1635,7 @@ N_BOT_FIELDS = F_CELLS - B
 NOTIFICATIONS = (
     ("STOP_LOSS_TRIGGERED", F_N_SL_NOTE),
     ("TAKE_PROFIT_HIT", F_N_TP_NOTE),
-    ("INSUFFICIENT_FUNDS", F_N_FUNDS_NOTE),
+    ("INSUFFICIENT_FUNDS", F_FUNDS_PAUSES),
     ("SYSTEM_ALERT_PUMP", F_N_PUMP_NOTE),
     ("SYSTEM_ALERT_OUT_OF_RANGE", F_N_RANGE_NOTE),
     ("TRAILING_DOWN_SHORT", F_N_TD_SHORT),
@@ -1554,9 +1680,21 @@ class Grid(BotStrategy):
       fees are not anticipated. The take profit fires when it reaches ``take_profit_pct``% of the
       investment; it is a cross-up price trigger recomputed after each fill.
     - User pause cancels the grid's orders and keeps balances; resume re-places every cell's order.
-      A funds rejection pauses (``insufficient_funds``) without cancelling the others; balance polls
-      at 0/15/30/60/120/300 s re-place the deferred orders once free quote covers them; a failed
-      last poll leaves the bot PAUSED with a warning.
+    - Insufficient funds follow the shared rule (:mod:`tradetower.bots.funds`). An order refused
+      for funds (nothing of it filled) pauses the bot (``insufficient_funds``, once per episode)
+      without cancelling the others, which keep working while their counter-orders wait. Balance
+      polls at 0/15/30/60/120/300 s resume it (``funds_available``) at the first one where the free
+      quote covers what the pause holds back (the refused and deferred buys, a buy above the price
+      at the taker fee, and a refused market buy at the last price), and re-place those orders: a
+      refused market buy (add funds' top-up) is re-sent for what its cells still want. After the
+      last poll fails it stays PAUSED (a warning, ``funds_poll_warnings``) until a user RESUME or
+      added funds, which resume it (``funds_available``) and re-size the held-back orders. Paused
+      before the grid is laid out, a poll (or RESUME) lays it out once the quote for the whole
+      layout is there. A remainder the account cannot pay for after a partial fill is not a
+      refusal: what filled is kept and the cells it did not cover go IDLE.
+    - Trailing-down shortfalls never pause (§4 item 5): a trailing-down market buy cut short for
+      funds keeps what it bought, drops the levels it could not pay for (they do not count as
+      trailing down) and counts as TRAILING_DOWN_SHORT, as a shortfall found before sending.
     - End of data (``on_stop``) leaves the lifecycle as it is (the report shows a running bot); the
       simulator cancels the resting orders and may close the position. A user stop is the
       ``CMD_STOP`` signal and uses ``closure`` (default CANCEL_ORDERS); CLOSE and the kill switch
