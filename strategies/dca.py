@@ -28,6 +28,7 @@ a closing buy is the base bought less the base it covers.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any, ClassVar, Literal
 
@@ -40,6 +41,15 @@ from tradetower.bots import codes as C
 from tradetower.bots import header as H
 from tradetower.bots.adapter import BotStrategy
 from tradetower.bots.commands import forced_close_trigger_nb
+from tradetower.bots.funds import (
+    FD_EPISODE,
+    FD_PAUSES,
+    FD_WARN,
+    POLL_RESUME,
+    funds_pause_nb,
+    funds_poll_nb,
+    is_funds_poll_nb,
+)
 from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import Instrument
@@ -57,6 +67,8 @@ from tradetower.kernel_tools import (
     set_timer_nb,
 )
 from tradetower.lifecycle import Trigger
+
+logger = logging.getLogger(__name__)
 
 # Triggers the codes module does not name
 RESERVATION_PLACED = C.TRIGGER_CODE[Trigger.RESERVATION_PLACED]
@@ -122,7 +134,6 @@ CONDITIONS = {
 LIQ_FRACTION = 0.9  # liq = avg(1 ∓ 0.9/L): §3.3 choice
 PUMP_WINDOW_MS = 60_000
 PUMP_EVENTS = 4  # more than 3 events within 60 s
-POLL_OFFSETS_S = (0.0, 15.0, 30.0, 60.0, 120.0, 300.0)  # §4 insufficient-funds polls
 PROBE_LEVEL = 1e300  # a cross-down this high fires at the next bar's open: a price probe
 
 # ------------------------------------------------------------------------------ state layout
@@ -154,16 +165,16 @@ S_BUF_LVL = B + 22
 S_PROBE_ARMED = B + 23
 S_PROBE_CYCLE = B + 24
 S_PROBE_PUMP = B + 25
-S_PROBE_POLL = B + 26
+S_PROBE_FUNDS = B + 26  # a poll resumed the bot: re-place what the pause held back
 S_GEN = B + 27  # timer generation counter
 S_GEN_COOL = B + 28
 S_GEN_PUMP = B + 29
-S_GEN_POLL = B + 30
+S_FUNDS_RESUMED_T = B + 30  # time of the last resume by a poll (the shared funds helper)
 S_RING = B + 31  # 4 slots: times of the last fills (pump detection)
 S_RING_N = B + 35
 S_PUMP_COUNT = B + 36
 S_FAIL_SLOT = B + 37  # order slot a funds rejection paused (-1 none)
-S_POLLS_LEFT = B + 38
+S_BASE_SEEN = B + 38  # the account's base at the last event that carried the instrument
 S_N_AVG_CYCLE = B + 39
 S_N_AVG_CLOSED = B + 40  # averaging fills summed over closed cycles
 S_CYCLE_T0 = B + 41
@@ -190,6 +201,7 @@ S_TRAILING_TP_COUNT = B + 61
 S_BASE_DUST = B + 62  # a position left below the minimums when a cycle closed (not SHORT spot)
 S_DUST_COST = B + 63  # its Σ qty·price
 S_DUST_FEES = B + 64  # and its entry fees
+S_FUNDS = B + 65  # the shared funds helper's 3 fields (tradetower.bots.funds), B+65..B+67
 S_AV = B + 72
 AV_LVL = 0  # unrounded level
 AV_PX = 1  # tick-rounded price
@@ -239,7 +251,7 @@ T_PROBE = 8
 # Timer kinds (tag = kind·1e6 + generation)
 TM_COOL = 1
 TM_PUMP = 2
-TM_POLL = 3
+TAG_POLL = 3e6  # the funds polls: timers TAG_POLL + j, j = 0..5 (tradetower.bots.funds)
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -369,10 +381,8 @@ def timer_nb(state: np.ndarray, actions: np.ndarray, n: int, due: float, kind: i
     state[S_GEN] = gen
     if kind == TM_COOL:
         state[S_GEN_COOL] = gen
-    elif kind == TM_PUMP:
-        state[S_GEN_PUMP] = gen
     else:
-        state[S_GEN_POLL] = gen
+        state[S_GEN_PUMP] = gen
     return set_timer_nb(actions, n, due, kind * 1e6 + gen)
 
 
@@ -872,51 +882,112 @@ def finish_nb(state: np.ndarray, n: int) -> int:
     return n
 
 
+# ------------------------------------------------------------------------------ funds
+# The shared rule (tradetower.bots.funds) decides pauses and polls; the bot says what it needs.
+
+
 @njit(cache=True)
-def funds_pause_nb(
-    params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, slot: int, now: float
+def pause_for_funds_nb(
+    state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int, slot: int
 ) -> int:
-    """A funds rejection: PAUSED (insufficient_funds) once per episode, then balance polls."""
+    """A funds refusal of ``slot`` (a resume places it again): PAUSED (insufficient_funds) once
+    per episode, with balance polls at 0/15/30/60/120/300 s."""
     state[S_FAIL_SLOT] = slot
-    st = int(state[H.H_STATE])
-    if st == C.PAUSED:
-        return n
-    if not pausable_nb(st):
-        return n
-    move_nb(state, C.PAUSED, C.INSUFFICIENT_FUNDS)
-    gen = state[S_GEN] + 1.0
-    state[S_GEN] = gen
-    state[S_GEN_POLL] = gen
-    state[S_POLLS_LEFT] = len(POLL_OFFSETS_S)
-    for off in POLL_OFFSETS_S:
-        n = set_timer_nb(actions, n, now + off * 1000.0, TM_POLL * 1e6 + gen)
-    return n
+    running = pausable_nb(int(state[H.H_STATE]))
+    return funds_pause_nb(
+        state, S_FUNDS, S_FUNDS_RESUMED_T, running, event[K.E_TIME], actions, n, TAG_POLL
+    )
 
 
 @njit(cache=True)
-def funds_enough_nb(params: np.ndarray, state: np.ndarray, event: np.ndarray, price: float) -> bool:
-    slot = int(state[S_FAIL_SLOT])
-    if slot < 0:
-        return True
-    if slot == SL_BASE:
-        amount = state[S_BASE_AMT]
-        px = price
-    elif slot == SL_RES:
-        amount = state[S_BASE_AMT] + state[S_A_AMT]
-        px = price * (0.5 if params[P_DIR] > 0 else 1.5)
-    elif slot >= SL_AV0:
-        i = slot - SL_AV0
-        amount = state[av_i(AV_AMT, i)]
+def ladder_need_nb(params: np.ndarray, state: np.ndarray) -> float:
+    """What the averaging orders :func:`release_ladder_nb` would place now cost the account:
+    quote (spot LONG), base (spot SHORT) or margin (futures), before fees."""
+    if state[S_PHASE] != PH_POS:
+        return 0.0
+    n_av = int(params[P_N])
+    aol = int(params[P_AOL])
+    live = 0
+    for i in range(n_av):
+        if state[av_i(AV_STATUS, i)] == AV_LIVE:
+            live += 1
+    need = 0.0
+    for i in range(n_av):
+        if state[av_i(AV_STATUS, i)] != AV_HELD:
+            continue
+        if aol > 0 and live >= aol:
+            break
         px = state[av_i(AV_PX, i)]
-    else:
-        return True  # exits need no new funds
+        if beyond_sl_nb(params, state, px):
+            break
+        qty = state[av_i(AV_QTY, i)]
+        if not meets_min_nb(params, qty, px):
+            continue
+        if spot_short_nb(params):
+            need += qty
+        elif params[P_FUT] > 0:
+            need += qty * px / params[P_LEV]
+        else:
+            need += qty * px
+        live += 1
+    return need
+
+
+@njit(cache=True)
+def start_need_nb(params: np.ndarray, state: np.ndarray, stage: int, price: float) -> float:
+    """What the start flow from ``stage`` would place at ``price``: the reservation (the whole
+    investment) while the price is beyond max/min price, else the base order."""
+    lim = params[P_LIMIT_PRICE]
+    d = params[P_DIR]
+    if stage <= 2 and lim > 0.0 and ((d > 0 and price > lim) or (d < 0 and price < lim)):
+        return float(state[S_BASE_AMT] + state[S_A_AMT]) if params[P_RESERVE] > 0 else 0.0
+    return float(state[S_BASE_AMT])
+
+
+@njit(cache=True)
+def funds_there_nb(params: np.ndarray, state: np.ndarray, event: np.ndarray) -> bool:
+    """At a poll: does the account cover all a resume would place (the refused base order or
+    reservation, a start the pause deferred, the held averaging orders), priced at the last
+    known price? Spot LONG: free quote, taker fee included; spot SHORT: the base not held by
+    live sells, as the last event with the instrument reported it (a timer carries none);
+    futures: equity less the position's margin, taker fee on the notional."""
+    price = state[S_LAST_PX]
+    slot = int(state[S_FAIL_SLOT])
+    phase = state[S_PHASE]
+    need = ladder_need_nb(params, state)
+    if slot == SL_BASE and phase == PH_BASE:
+        need += start_need_nb(params, state, 4, price)
+    elif slot == SL_RES and phase == PH_WAIT_PRICE:
+        need += start_need_nb(params, state, 2, price)
+    elif phase == PH_DEFERRED and state[S_DEFER] > 0:
+        need += start_need_nb(params, state, int(state[S_DEFER]), price)
     if spot_short_nb(params):
-        locked = state[S_TP_QTY] if state[S_TAG_TP] >= 0 else 0.0
-        return event[K.E_POS_QTY] - locked >= amount - 1e-12
-    if params[P_FUT] > 0:
-        used = state[S_POS] * price / params[P_LEV]
-        return event[K.E_EQUITY] - used >= amount * (1.0 + params[P_TAKER] * params[P_LEV])
-    return event[K.E_FREE] >= amount * (1.0 + params[P_TAKER]) and px > 0
+        have = state[S_BASE_SEEN]
+        for i in range(int(params[P_N])):
+            if state[av_i(AV_STATUS, i)] == AV_LIVE:
+                have -= state[av_i(AV_QTY, i)] - state[av_i(AV_FILLED, i)]
+    elif params[P_FUT] > 0:
+        have = event[K.E_EQUITY] - state[S_POS] * price / params[P_LEV]
+        need *= 1.0 + params[P_TAKER] * params[P_LEV]
+    else:
+        have = event[K.E_FREE]
+        need *= 1.0 + params[P_TAKER]
+    return bool(have >= need - 1e-9)
+
+
+@njit(cache=True)
+def on_funds_poll_nb(
+    params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int
+) -> int:
+    """A balance poll. Funds there: resume (funds_available) now; the orders the pause held back
+    go out at the next bar's open, whose price the probe brings (a timer carries none)."""
+    there = funds_there_nb(params, state, event)
+    if funds_poll_nb(state, S_FUNDS, S_FUNDS_RESUMED_T, event, TAG_POLL, there) != POLL_RESUME:
+        return n
+    move_nb(state, int(state[H.H_RESUME_TO]), C.FUNDS_AVAILABLE)
+    state[S_FUNDS + FD_EPISODE] = 0.0
+    state[S_PROBE_FUNDS] = 1.0
+    return arm_probe_nb(state, actions, n)
 
 
 @njit(cache=True)
@@ -938,6 +1009,20 @@ def replace_failed_nb(
 
 
 @njit(cache=True)
+def replace_owed_nb(
+    params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, price: float, now: float
+) -> int:
+    """What a pause held back: the refused order again, a deferred start, the held ladder."""
+    if state[S_FAIL_SLOT] >= 0:
+        n = replace_failed_nb(params, state, actions, n, price, now)
+    if state[S_PHASE] == PH_DEFERRED and state[S_DEFER] > 0:
+        n = start_flow_nb(params, state, actions, n, int(state[S_DEFER]), price, now)
+    elif state[S_PHASE] == PH_POS:
+        n = release_ladder_nb(params, state, actions, n)
+    return n
+
+
+@njit(cache=True)
 def resume_nb(
     params: np.ndarray,
     state: np.ndarray,
@@ -947,17 +1032,14 @@ def resume_nb(
     price: float,
     now: float,
 ) -> int:
-    """PAUSED → resume_to; re-place a failed order and run a deferred start."""
+    """PAUSED → resume_to (a user resume, or add funds); what the pause held back goes out."""
     if int(state[H.H_STATE]) != C.PAUSED:
         return n
     move_nb(state, int(state[H.H_RESUME_TO]), trigger)
-    if state[S_FAIL_SLOT] >= 0:
-        n = replace_failed_nb(params, state, actions, n, price, now)
-    if state[S_PHASE] == PH_DEFERRED and state[S_DEFER] > 0:
-        n = start_flow_nb(params, state, actions, n, int(state[S_DEFER]), price, now)
-    elif state[S_PHASE] == PH_POS:
-        n = release_ladder_nb(params, state, actions, n)
-    return n
+    state[S_FUNDS + FD_EPISODE] = 0.0
+    state[S_FUNDS + FD_WARN] = 0.0
+    state[S_PROBE_FUNDS] = 0.0
+    return replace_owed_nb(params, state, actions, n, price, now)
 
 
 @njit(cache=True)
@@ -1168,7 +1250,7 @@ def on_cancel_nb(
             build_ladder_nb(params, state, avg_nb(state))
             return setup_exits_nb(params, state, actions, n, avg_nb(state))
         if funds:
-            return funds_pause_nb(params, state, actions, n, SL_BASE, now)
+            return pause_for_funds_nb(state, event, actions, n, SL_BASE)
         return place_base_nb(params, state, actions, n, price)  # external cancel: again
     if slot >= SL_AV0:
         i = slot - SL_AV0
@@ -1181,7 +1263,7 @@ def on_cancel_nb(
             return after_entry_nb(params, state, actions, n)
         if reason == K.R_INSUFFICIENT_FUNDS:
             state[av_i(AV_STATUS, i)] = AV_HELD
-            return funds_pause_nb(params, state, actions, n, slot, now)
+            return pause_for_funds_nb(state, event, actions, n, slot)
         state[av_i(AV_STATUS, i)] = AV_DROPPED  # external cancel or SKIPPED_MIN: dropped
         if reason == K.R_MIN_SIZE:
             state[S_SKIPPED_MIN] += 1.0
@@ -1189,12 +1271,12 @@ def on_cancel_nb(
     if slot == SL_TP and tag == state[S_TAG_TP]:
         state[S_TAG_TP] = -1.0
         if reason == K.R_INSUFFICIENT_FUNDS:
-            return funds_pause_nb(params, state, actions, n, SL_TP, now)
+            return pause_for_funds_nb(state, event, actions, n, SL_TP)
         return place_tp_nb(params, state, actions, n)  # the position keeps its take-profit
     if slot == SL_RES and tag == state[S_TAG_RES]:
         state[S_TAG_RES] = -1.0
         if funds:
-            return funds_pause_nb(params, state, actions, n, SL_RES, now)
+            return pause_for_funds_nb(state, event, actions, n, SL_RES)
         return start_flow_nb(params, state, actions, n, 2, price, now)  # re-created
     if (slot in (SL_CLOSE, SL_TTP)) and tag == state[S_TAG_CLOSE]:
         state[S_TAG_CLOSE] = -1.0
@@ -1219,11 +1301,13 @@ def on_trigger_nb(
     st = int(state[H.H_STATE])
     if tag == T_PROBE:
         state[S_PROBE_ARMED] = 0.0
-        if state[S_PROBE_POLL] > 0:
-            state[S_PROBE_POLL] = 0.0
-            paused = st == C.PAUSED and state[S_FAIL_SLOT] >= 0
-            if paused and funds_enough_nb(params, state, event, price):
-                n = resume_nb(params, state, actions, n, C.FUNDS_AVAILABLE, price, now)
+        if state[S_PROBE_FUNDS] > 0:
+            state[S_PROBE_FUNDS] = 0.0
+            if pausable_nb(int(state[H.H_STATE])):
+                # A poll resumed the bot; its orders go out now, which counts as the time of
+                # the resume: refused again now, the bot pauses without new polls.
+                state[S_FUNDS_RESUMED_T] = now
+                n = replace_owed_nb(params, state, actions, n, price, now)
         if state[S_PROBE_PUMP] > 0:
             state[S_PROBE_PUMP] = 0.0
             n = pump_clear_nb(params, state, actions, n, price, now)
@@ -1287,11 +1371,8 @@ def on_timer_nb(
     if kind == TM_PUMP and gen == state[S_GEN_PUMP] and st == C.PUMP:
         state[S_PROBE_PUMP] = 1.0
         return arm_probe_nb(state, actions, n)
-    if kind == TM_POLL and gen == state[S_GEN_POLL] and st == C.PAUSED:
-        state[S_POLLS_LEFT] -= 1.0
-        if state[S_FAIL_SLOT] >= 0:
-            state[S_PROBE_POLL] = 1.0
-            return arm_probe_nb(state, actions, n)
+    if is_funds_poll_nb(state, S_FUNDS, event, TAG_POLL):
+        return on_funds_poll_nb(params, state, event, actions, n)
     return n
 
 
@@ -1348,9 +1429,11 @@ def on_signal_nb(
 
 @njit(cache=True)
 def track_nb(params: np.ndarray, state: np.ndarray, event: np.ndarray) -> None:
-    """Peak since the base fill, the last price, and the bot's PnL drawdown, at each event."""
+    """Peak since the base fill, the last price, the account's base and the bot's PnL
+    drawdown, at each event that carries the instrument."""
     if event[K.E_INST] < 0:
         return
+    state[S_BASE_SEEN] = event[K.E_POS_QTY]
     price = event[K.E_MARK]
     if not price > 0.0:
         return
@@ -1634,13 +1717,19 @@ class Dca(BotStrategy):
     - Each cycle's base order waits for the start condition and for max/min price again; a
       cooldown is spent in WAITING. After a cooldown the max/min price is waited for in
       WAITING (§2 has no WAITING → FUNDS_RESERVED), with the reservation placed all the same.
-    - Timers carry no price, so a cooldown, a pump clearing or a funds poll continues at the
-      next bar's open through a price probe (a cross trigger that fires at once).
+    - Timers carry no price, so a cooldown, a pump clearing or a funds poll's resume continues
+      at the next bar's open through a price probe (a cross trigger that fires at once).
     - Pause (command) keeps the resting orders and stops (the position stays protected) and
       defers the start of new cycles; resume runs what was deferred.
-    - A funds rejection of the base, an averaging order or the reservation pauses the bot
-      (insufficient_funds) with balance polls at 0/15/30/60/120/300 s; a poll that finds the
-      funds resumes and places the order again; afterwards only resume or add funds do.
+    - Insufficient funds follow the shared rule (:mod:`tradetower.bots.funds`): a funds
+      rejection of the base, an averaging order, the take-profit or the reservation pauses the
+      bot (insufficient_funds, once per episode) with balance polls at 0/15/30/60/120/300 s.
+      A poll resumes it (funds_available) when the account covers all the resume places (the
+      refused base order or reservation, a start the pause deferred, the held averaging orders
+      the ladder releases; see :func:`funds_there_nb`), priced at the last known price; those
+      orders go out at the next bar's open (the probe). Refused again then, the bot pauses
+      without new polls. After the 300 s poll it stays PAUSED with a warning
+      (:meth:`funds_status`); only resume or add funds resume it.
     - An externally cancelled averaging order is dropped (the next held one goes out); an
       externally cancelled base order, take-profit or reservation is placed again.
     - Add funds: a live base order is re-sized; averaging orders not yet filled are cancelled
@@ -1859,7 +1948,25 @@ class Dca(BotStrategy):
                 "base_dust": float(s[S_BASE_DUST]),
             }
         )
+        if self.funds_status()["warning"]:
+            logger.warning(
+                "%s: no funds at the last balance poll; only a resume or add funds resumes it",
+                self.name,
+            )
         return out
+
+    def funds_status(self) -> dict[str, Any]:
+        """Insufficient funds (STRATEGIES.md §4): pauses so far, whether balance polls are still
+        due, and the WARNING (the last poll found no funds, or the orders a poll resumed were
+        refused again) until a resume or add funds answers it."""
+        s = self.state
+        if not s.size:
+            return {"pauses": 0, "polling": False, "warning": False}
+        return {
+            "pauses": int(s[S_FUNDS + FD_PAUSES]),
+            "polling": bool(s[S_FUNDS + FD_EPISODE] > 0),
+            "warning": bool(s[S_FUNDS + FD_WARN] > 0),
+        }
 
     def averaging_orders(self) -> list[dict[str, Any]]:
         """The current cycle's ladder: level, price, amount, qty, filled part and status."""
