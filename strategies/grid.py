@@ -1782,9 +1782,8 @@ class Grid(BotStrategy):
         self._params = None
         cap = int(self.params[P_CAP])
         state = H.new_state(N_BOT_FIELDS + cap * CW)
-        closes = data.ohlcv[:, 0, 3]
-        finite = closes[np.isfinite(closes)]
-        state[F_LAST_CLOSE] = float(finite[-1]) if finite.size else 0.0
+        last = data.last_close()
+        state[F_LAST_CLOSE] = 0.0 if last is None else last
         return state
 
     def signals(self, data: MarketData) -> np.ndarray | None:

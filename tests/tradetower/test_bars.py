@@ -220,3 +220,23 @@ def test_market_data_aligns_symbols_on_one_timeline_with_nan_for_missing_bars() 
     assert np.isnan(data.ohlcv[1:3, 1, :]).all()
     assert data.ohlcv[3, 1, 3] == 103.0
     assert data.time_ms.tolist() == [int(T0.timestamp() * 1000) + 60_000 * i for i in range(4)]
+
+
+@pytest.mark.parametrize("gap", [0, 1, 63, 64, 65, 700, 4_999])
+def test_last_close_skips_missing_bars_at_the_end(gap: int) -> None:
+    """Instrument 1 lacks its last ``gap`` bars (NaN): its last close is the one before them."""
+    n = 5_000
+    ohlcv = np.ones((n, 2, 5))
+    ohlcv[:, :, 3] = np.arange(n, dtype=float)[:, None]
+    if gap:
+        ohlcv[n - gap :, 1, :] = np.nan
+    index = pd.date_range("2024-01-01", periods=n, freq="1min", tz="UTC")
+    market = MarketData(("A", "B"), index, ohlcv)
+    assert market.last_close(0) == n - 1
+    assert market.last_close(1) == n - 1 - gap
+
+
+def test_last_close_of_an_instrument_without_bars_is_none() -> None:
+    index = pd.date_range("2024-01-01", periods=3, freq="1min", tz="UTC")
+    market = MarketData(("A",), index, np.full((3, 1, 5), np.nan))
+    assert market.last_close() is None

@@ -204,6 +204,20 @@ class MarketData:
         name = self.symbols[i]
         return pd.Series(self.ohlcv[:, i, 3], index=self.index, name=name)
 
+    def last_close(self, i: int = 0) -> float | None:
+        """Instrument ``i``'s last finite close, looked for backwards from the end (where it
+        nearly always is: a sweep asks once per combination), or None when it has none."""
+        closes = self.ohlcv[:, i, 3]
+        end, span = closes.shape[0], 64
+        while end > 0:
+            block = closes[max(0, end - span) : end]
+            finite = np.flatnonzero(np.isfinite(block))
+            if finite.size:
+                return float(block[finite[-1]])
+            end -= span
+            span *= 8
+        return None
+
     @cached_property
     def time_ms(self) -> np.ndarray:
         """Bar times in epoch milliseconds (computed once: a year of minutes costs ~2 ms)."""
