@@ -5,10 +5,13 @@ through a ``LocalCluster`` of two single-threaded worker processes within 20% of
 timed after a warm-up (numba cache loaded, workers started and warm); the cluster's start is
 reported beside the figure, not in it. The two result tables must be identical.
 
-The grid: :class:`strategies.SimpleGrid` (the engine's reference grid), 0.1% fees, 50 level
-counts x 20 lower bounds x 10 upper bounds around the first close.
-Issue 3's case is ``--combos 1000`` (target under 2 s): the same 2 ms a combination.
-Run: ``.venv/bin/python -m bench.sweep_scale [--combos N] [--bars N] [--no-cluster]``.
+The grid: :class:`strategies.SimpleGrid` (the engine's reference grid) or, with
+``--strategy grid``, the full Grid bot; 0.1% fees, level counts from 10 up x 20 lower bounds x 10
+upper bounds around the first close.
+Issue 3's case is ``--combos 1000 --strategy grid`` (target under 2 s): the same 2 ms a
+combination.
+Run: ``.venv/bin/python -m bench.sweep_scale [--combos N] [--bars N] [--strategy S]
+[--no-cluster]``.
 """
 
 from __future__ import annotations
@@ -42,9 +45,9 @@ def space(first_close: float, combos: int) -> list[str]:
     ]
 
 
-def sweep(bars: pd.DataFrame, dims: list[str], scheduler: str) -> pd.DataFrame:
+def sweep(bars: pd.DataFrame, dims: list[str], scheduler: str, strategy: str) -> pd.DataFrame:
     return run_sweep(
-        "simple_grid",
+        strategy,
         dims,
         bars,
         base={"investment": 1_000.0},
@@ -54,16 +57,18 @@ def sweep(bars: pd.DataFrame, dims: list[str], scheduler: str) -> pd.DataFrame:
     )
 
 
-def warm_up(first_close: float) -> int:
+def warm_up(first_close: float, strategy: str) -> int:
     """A tiny sweep: numba's cache loaded and the sweep modules imported in this process."""
     band = [f"low_price={first_close * 0.9}", f"high_price={first_close * 1.1}"]
     dims = ["grid_levels=10,20", *band]
-    return len(sweep(random_walk_bars(2_000), dims, ""))
+    return len(sweep(random_walk_bars(2_000), dims, "", strategy))
 
 
-def timed(bars: pd.DataFrame, dims: list[str], scheduler: str) -> tuple[float, pd.DataFrame]:
+def timed(
+    bars: pd.DataFrame, dims: list[str], scheduler: str, strategy: str
+) -> tuple[float, pd.DataFrame]:
     started = time.perf_counter()
-    table = sweep(bars, dims, scheduler)
+    table = sweep(bars, dims, scheduler, strategy)
     return time.perf_counter() - started, table
 
 
@@ -71,20 +76,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--combos", type=int, default=10_000)
     parser.add_argument("--bars", type=int, default=BARS_PER_YEAR)
+    parser.add_argument("--strategy", choices=("simple_grid", "grid"), default="simple_grid")
     parser.add_argument("--no-cluster", action="store_true", help="in-process only")
     args = parser.parse_args(argv)
+    strategy = args.strategy
     bars = random_walk_bars(args.bars)
     first = float(bars["close"].iloc[0])
     dims = space(first, args.combos)
-    n = warm_up(first)
+    n = warm_up(first, strategy)
     threads = numba.get_num_threads()
     print(
-        f"sweep_scale: simple_grid on {len(bars):,} one-minute bars, "
+        f"sweep_scale: {strategy} on {len(bars):,} one-minute bars, "
         f"{os.cpu_count()} cores, numba {threads} threads (warm-up: {n} combinations)"
     )
 
     cpu0 = time.process_time()
-    local_s, local = timed(bars, dims, "")
+    local_s, local = timed(bars, dims, "", strategy)
     cpu_s = time.process_time() - cpu0
     combos = len(local)
     target_s = TARGET_MS_EACH * combos / 1e3
@@ -114,9 +121,9 @@ def main(argv: list[str] | None = None) -> None:
     ):
         address: Any = cluster.scheduler_address
         client.wait_for_workers(WORKERS)
-        client.run(warm_up, first)
+        client.run(warm_up, first, strategy)
         start_s = time.perf_counter() - started
-        dask_s, remote = timed(bars, dims, address)
+        dask_s, remote = timed(bars, dims, address, strategy)
     overhead = dask_s / local_s - 1.0
     flag = "PASS" if overhead < TARGET_OVERHEAD else "MISS"
     same = remote.equals(local)

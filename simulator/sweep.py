@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator import state as S
 from simulator.compat import apply_compat
 from simulator.config import SimConfig
 from simulator.engine import _instruments, instrument_table, sim_params
@@ -106,10 +105,7 @@ def sweep(
     simp = sim_params(cfg, wants_bars=False)
     inst = instrument_table(instruments)
     kernel = type(strategies[0]).kernel
-    close_px = (
-        np.ascontiguousarray(market.ohlcv[:, 0, 3]) if market.ohlcv.shape[1] == 1 else np.zeros(0)
-    )
-    lows, highs = S.lows_highs(market.ohlcv)
+    lows, highs, close_px = market.streams
     started = time.perf_counter()
     if parallel:
         import numba

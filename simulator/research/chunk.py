@@ -97,12 +97,12 @@ def run_chunk(
 
 def assemble(job: Job, chunk: Chunk, metrics: np.ndarray) -> pd.DataFrame:
     """A chunk's result frame from its metric matrix (NaN rows for combinations not run)."""
-    frame = pd.DataFrame({COMBO: np.asarray(chunk.ids, dtype=np.int64)})
+    columns: dict[str, Any] = {COMBO: np.asarray(chunk.ids, dtype=np.int64)}
     for name in job.params:
-        frame[name] = [combo[name] for combo in chunk.combos]
+        columns[name] = [combo[name] for combo in chunk.combos]
     for j, name in enumerate(job.metrics):
-        frame[name] = metrics[:, j]
-    return frame
+        columns[name] = metrics[:, j]
+    return pd.DataFrame(columns)  # in one go: a column at a time costs ~3 ms a chunk
 
 
 def _backtest_row(

@@ -219,6 +219,20 @@ class MarketData:
         return None
 
     @cached_property
+    def streams(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One instrument's lows, highs and closes as contiguous arrays (all empty for several
+        instruments): the simulator's skip loop and a sweep's metrics stream them. Computed once
+        per data set, however many sweeps and chunks read them."""
+        if self.ohlcv.shape[1] != 1:
+            empty = np.zeros(0)
+            return empty, empty, empty
+        return (
+            np.ascontiguousarray(self.ohlcv[:, 0, 2], dtype=np.float64),
+            np.ascontiguousarray(self.ohlcv[:, 0, 1], dtype=np.float64),
+            np.ascontiguousarray(self.ohlcv[:, 0, 3], dtype=np.float64),
+        )
+
+    @cached_property
     def time_ms(self) -> np.ndarray:
         """Bar times in epoch milliseconds (computed once: a year of minutes costs ~2 ms)."""
         return np.asarray(self.index.as_unit("ms").asi8, dtype=np.int64)
