@@ -39,8 +39,10 @@ Choices where the spec is silent (TradeTower's, a trader's reading):
 - **Add funds.** ``Q' = floor_lot(Q·B'/B)`` per cell; sell cells re-place with Q'; the buy cells'
   extra base is sold in one taker sale and shared out to their U; the profit reference becomes Q'.
 - **Insufficient funds** (a cell order rejected for funds): PAUSED, with balance polls at
-  0/15/30/60/120/300 s; the first poll that finds the quote needed resumes and re-places the
-  deferred orders; after the last one it stays paused until a user RESUME.
+  0/15/30/60/120/300 s; the first poll that finds the quote and base needed resumes and re-places
+  the deferred orders; after the last one it stays paused until a user RESUME. A poll carries no
+  position: the base is the position the venue last reported, less what resting sells hold.
+  Each episode polls on timer tags of its own, so polls left from an earlier one are ignored.
 - **Minimums.** An order below the instrument's minimums is not sent; its cell goes IDLE (counted in
   ``skipped_min``). If an initial order would be below them, setup fails: the bot goes to ERROR
   and places nothing. Levels beyond N=100 are refused.
@@ -70,9 +72,13 @@ from tradetower.bots.funds import (
     FD_PAUSES,
     FD_WARN,
     POLL_RESUME,
+    POLL_WAIT,
+    episode_poll_tag_nb,
+    funds_arm_owed_nb,
     funds_pause_nb,
     funds_poll_nb,
     is_funds_poll_nb,
+    new_episode_poll_tag_nb,
 )
 from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
@@ -161,6 +167,7 @@ F_CLOSE_PNL_SET = B0 + 39
 F_SETUP_ERROR = B0 + 40  # 1 minimums, 2 no level
 F_FUNDS_RESUMED_T = B0 + 41  # time of the last resume by a poll
 F_DATA_END = B0 + 42  # time of the data's last bar (daily figures)
+F_POS = B0 + 43  # the position the venue last reported (a poll reports none)
 N_SCALARS = 48
 A_LEV = B0 + N_SCALARS  # N levels, then per-cell arrays of N each
 # per-cell arrays (index j)
@@ -187,7 +194,7 @@ TAG_TRAIL = 2.0
 TAG_CLOSE = 3.0
 TAG_AF = 4.0
 TAG_SL = 10.0
-TAG_POLL = 20.0
+TAG_POLL = 20.0  # funds episode e (from 0) polls on TAG_POLL + 6e + j, j = 0…5
 
 MODE_CANCEL = 0
 MODE_TO_BASE = 1
@@ -368,7 +375,7 @@ def _cell(params: np.ndarray, arr: int, k: int) -> int:
 
 @njit(cache=True)
 def _tag(state: np.ndarray, k: int) -> float:
-    return CELL_TAG0 + k - state[F_OFFSET]
+    return float(CELL_TAG0 + k - state[F_OFFSET])
 
 
 @njit(cache=True)
@@ -813,7 +820,7 @@ def _funds_pause(state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: i
         event[K.E_TIME],
         actions,
         n,
-        TAG_POLL,
+        new_episode_poll_tag_nb(state, F_FUNDS_EPISODE, TAG_POLL),
     )
 
 
@@ -839,7 +846,7 @@ def _funds_there(params: np.ndarray, state: np.ndarray, event: np.ndarray) -> bo
             held += left
     if state[F_INIT_RETRY] > 0:
         base += state[F_INIT_QTY]
-    return event[K.E_FREE] >= quote - 1e-9 and event[K.E_POS_QTY] - held >= base - 1e-12
+    return bool(event[K.E_FREE] >= quote - 1e-9 and state[F_POS] - held >= base - 1e-12)
 
 
 @njit(cache=True)
@@ -978,12 +985,16 @@ def _on_signal(
 
 @njit(cache=True)
 def _on_timer(params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray) -> int:
-    if not is_funds_poll_nb(state, F_FUNDS_EPISODE, event, TAG_POLL):
+    """A balance poll of the current funds episode (those of earlier ones carry other tags)."""
+    tag_poll = episode_poll_tag_nb(state, F_FUNDS_EPISODE, TAG_POLL)
+    if not is_funds_poll_nb(state, F_FUNDS_EPISODE, event, tag_poll):
         return 0
     there = _funds_there(params, state, event)
-    outcome = funds_poll_nb(state, F_FUNDS_EPISODE, F_FUNDS_RESUMED_T, event, TAG_POLL, there)
+    outcome = funds_poll_nb(state, F_FUNDS_EPISODE, F_FUNDS_RESUMED_T, event, tag_poll, there)
     if outcome == POLL_RESUME:
         return _resume(params, state, event, actions, 0, C.FUNDS_AVAILABLE)
+    if outcome == POLL_WAIT:
+        return funds_arm_owed_nb(state, F_FUNDS_EPISODE, event, tag_poll, actions, 0)
     return 0
 
 
@@ -996,6 +1007,8 @@ def btd_on_event_nb(params, state, event, actions):  # type: ignore[no-untyped-d
         state[F_LAST_T] = event[K.E_TIME]
     if event[K.E_MARK] > 0.0:
         state[F_LAST_PX] = event[K.E_MARK]
+    if et != K.EV_STOP and event[K.E_INST] >= 0.0:
+        state[F_POS] = event[K.E_POS_QTY]
     s = int(state[H.H_STATE])
     if s == C.STOPPED or s == C.COMPLETED:
         return 0

@@ -35,7 +35,10 @@ Choices where the spec is silent (TradeTower's, a trader's reading):
   CLOSE_TO_QUOTE → STOPPED. PAUSE keeps resting orders working and books their fills but sends
   no new order until RESUME. ADD_FUNDS is rejected (409).
 - **Insufficient funds** (an order refused for funds): PAUSED, balance polls at
-  0/15/30/60/120/300 s, the first poll that finds the quote needed resumes and re-sends.
+  0/15/30/60/120/300 s, the first poll that finds the quote and base needed resumes and re-sends.
+  A poll carries no position: the base is the position the venue last reported, less what
+  resting sells hold. Each episode polls on timer tags of its own, so polls left from an earlier
+  one are ignored.
 - **Partial fills** are booked as they come; the counter-order follows the full fill. An external
   cancel of a partially filled order treats the filled part as the fill.
 - **Total PnL** is the bot's quote + base·price − I (fees paid included, exit fees not).
@@ -59,9 +62,13 @@ from tradetower.bots.funds import (
     FD_PAUSES,
     FD_WARN,
     POLL_RESUME,
+    POLL_WAIT,
+    episode_poll_tag_nb,
+    funds_arm_owed_nb,
     funds_pause_nb,
     funds_poll_nb,
     is_funds_poll_nb,
+    new_episode_poll_tag_nb,
 )
 from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
@@ -151,6 +158,7 @@ F_BUY_FILLS = B0 + 33
 F_SELL_FILLS = B0 + 34
 F_FUNDS_RESUMED_T = B0 + 35  # time of the last resume by a poll
 F_DATA_END = B0 + 36  # time of the data's last bar (daily figures)
+F_POS = B0 + 37  # the position the venue last reported (a poll reports none)
 N_SCALARS = 40
 A_SLOTS = B0 + N_SCALARS
 # per-slot arrays (n slots each)
@@ -172,7 +180,7 @@ SLOT_TAG0 = 1000.0
 TAG_INIT = 1.0
 TAG_CLOSE = 3.0
 TAG_TP = 11.0
-TAG_POLL = 20.0
+TAG_POLL = 20.0  # funds episode e (from 0) polls on TAG_POLL + 6e + j, j = 0…5
 
 MODE_CANCEL = 0
 MODE_TO_BASE = 1
@@ -296,8 +304,8 @@ def _running(state: np.ndarray) -> bool:
 @njit(cache=True)
 def _level_price(params: np.ndarray, state: np.ndarray, side: float, idx: float) -> float:
     if side > 0:
-        return state[F_E] * (1.0 - params[P_D]) ** idx
-    return state[F_E] * (1.0 + params[P_D]) ** idx
+        return float(state[F_E] * (1.0 - params[P_D]) ** idx)
+    return float(state[F_E] * (1.0 + params[P_D]) ** idx)
 
 
 @njit(cache=True)
@@ -433,7 +441,7 @@ def _pnl_reached(params: np.ndarray, state: np.ndarray) -> bool:
     """With no base left, the PnL is the quote's alone: check it directly."""
     if params[P_TP_TYPE] != TP_PNL or state[F_BASE] > 1e-12:
         return False
-    return state[F_QUOTE] - params[P_I] >= params[P_TP_VAL] * params[P_I] - 1e-12
+    return bool(state[F_QUOTE] - params[P_I] >= params[P_TP_VAL] * params[P_I] - 1e-12)
 
 
 @njit(cache=True)
@@ -628,7 +636,7 @@ def _funds_pause(state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: i
         event[K.E_TIME],
         actions,
         n,
-        TAG_POLL,
+        new_episode_poll_tag_nb(state, F_FUNDS_EPISODE, TAG_POLL),
     )
 
 
@@ -652,7 +660,7 @@ def _funds_there(params: np.ndarray, state: np.ndarray, event: np.ndarray) -> bo
             held += left
     if state[F_INIT_RETRY] > 0:
         quote += state[F_INIT_QTY] * state[F_LAST_PX] * (1.0 + params[P_TAKER])
-    return event[K.E_FREE] >= quote - 1e-9 and event[K.E_POS_QTY] - held >= base - 1e-12
+    return bool(event[K.E_FREE] >= quote - 1e-9 and state[F_POS] - held >= base - 1e-12)
 
 
 @njit(cache=True)
@@ -791,12 +799,16 @@ def _on_signal(
 
 @njit(cache=True)
 def _on_timer(params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray) -> int:
-    if not is_funds_poll_nb(state, F_FUNDS_EPISODE, event, TAG_POLL):
+    """A balance poll of the current funds episode (those of earlier ones carry other tags)."""
+    tag_poll = episode_poll_tag_nb(state, F_FUNDS_EPISODE, TAG_POLL)
+    if not is_funds_poll_nb(state, F_FUNDS_EPISODE, event, tag_poll):
         return 0
     there = _funds_there(params, state, event)
-    outcome = funds_poll_nb(state, F_FUNDS_EPISODE, F_FUNDS_RESUMED_T, event, TAG_POLL, there)
+    outcome = funds_poll_nb(state, F_FUNDS_EPISODE, F_FUNDS_RESUMED_T, event, tag_poll, there)
     if outcome == POLL_RESUME:
         return _resume(params, state, actions, 0, C.FUNDS_AVAILABLE)
+    if outcome == POLL_WAIT:
+        return funds_arm_owed_nb(state, F_FUNDS_EPISODE, event, tag_poll, actions, 0)
     return 0
 
 
@@ -809,6 +821,8 @@ def loop_on_event_nb(params, state, event, actions):  # type: ignore[no-untyped-
         state[F_LAST_T] = event[K.E_TIME]
     if event[K.E_MARK] > 0.0:
         state[F_LAST_PX] = event[K.E_MARK]
+    if et != K.EV_STOP and event[K.E_INST] >= 0.0:
+        state[F_POS] = event[K.E_POS_QTY]
     s = int(state[H.H_STATE])
     if s == C.STOPPED or s == C.COMPLETED:
         return 0
