@@ -10,7 +10,9 @@ catch-up order, so an incomplete run ends with ``fill_ratio < 1``.
 A slice refused for funds pauses the run (STRATEGIES.md §4, through :mod:`tradetower.bots.funds`):
 balance polls at 0, 15, 30, 60, 120 and 300 s; the first that finds the funds for the refused
 slice resumes (``funds_available``) and re-places it; after the last the run stays PAUSED until a
-user resume. Slices that fall due meanwhile are missed like any paused slice.
+user resume. Slices that fall due meanwhile are missed like any paused slice. Each episode polls
+on timer tags of its own, above the slice timer's, so the polls an earlier episode left behind
+(timers cannot be cancelled) never count for a later one.
 """
 
 from __future__ import annotations
@@ -35,9 +37,13 @@ from tradetower.bots.funds import (
     FD_WARN,
     N_FUNDS_FIELDS,
     POLL_RESUME,
+    POLL_WAIT,
+    episode_poll_tag_nb,
+    funds_arm_owed_nb,
     funds_pause_nb,
     funds_poll_nb,
     is_funds_poll_nb,
+    new_episode_poll_tag_nb,
 )
 from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
@@ -182,9 +188,11 @@ S_MARGIN = S_FUNDS_RESUMED_T + 3
 S_LEVERAGE = S_FUNDS_RESUMED_T + 4
 N_FIELDS = S_LEVERAGE + 1 - B
 
-TIMER_TAG = 1.0
+TIMER_TAG = 1.0  # the slice timer
 START_TAG = 2.0
-TAG_POLL = 20.0  # balance polls: TAG_POLL + j, j = 0..5
+# Funds episode e (from 0) polls on TAG_POLL + 6e + j, j = 0…5: always above TIMER_TAG, so a
+# poll is never taken for a slice timer (a leftover poll of an earlier episode is ignored).
+TAG_POLL = 20.0
 SLICE_TAG = 1000.0
 
 SETUP_FAILED = C.TRIGGER_CODE[Trigger.SETUP_FAILED]
@@ -340,6 +348,21 @@ def _resume_nb(
 
 
 @njit(cache=True)
+def _funds_poll_nb(
+    params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, tag_poll: float
+) -> int:
+    """A balance poll of the current funds episode: resume with the refused slice, or wait (and
+    arm the polls the pause had no action row for), or give up after the last."""
+    there = _funds_there_nb(params, state, event)
+    outcome = funds_poll_nb(state, S_FUNDS_EPISODE, S_FUNDS_RESUMED_T, event, tag_poll, there)
+    if outcome == POLL_RESUME:
+        return _resume_nb(params, state, event, actions, C.FUNDS_AVAILABLE)
+    if outcome == POLL_WAIT:
+        return funds_arm_owed_nb(state, S_FUNDS_EPISODE, event, tag_poll, actions, 0)
+    return 0
+
+
+@njit(cache=True)
 def _activate_nb(
     params: np.ndarray,
     state: np.ndarray,
@@ -429,14 +452,9 @@ def twap_on_event_nb(params, state, event, actions):  # type: ignore[no-untyped-
         return 0
 
     if et == K.EV_TIMER:
-        if is_funds_poll_nb(state, S_FUNDS_EPISODE, event, TAG_POLL):
-            there = _funds_there_nb(params, state, event)
-            outcome = funds_poll_nb(
-                state, S_FUNDS_EPISODE, S_FUNDS_RESUMED_T, event, TAG_POLL, there
-            )
-            if outcome == POLL_RESUME:
-                return _resume_nb(params, state, event, actions, C.FUNDS_AVAILABLE)
-            return 0
+        tag_poll = episode_poll_tag_nb(state, S_FUNDS_EPISODE, TAG_POLL)
+        if is_funds_poll_nb(state, S_FUNDS_EPISODE, event, tag_poll):
+            return _funds_poll_nb(params, state, event, actions, tag_poll)
         if tag != TIMER_TAG or (s != C.ACTIVE and s != C.PAUSED):
             return 0
         n = 0
@@ -508,7 +526,7 @@ def twap_on_event_nb(params, state, event, actions):  # type: ignore[no-untyped-
                 event[K.E_TIME],
                 actions,
                 0,
-                TAG_POLL,
+                new_episode_poll_tag_nb(state, S_FUNDS_EPISODE, TAG_POLL),
             )
             if s == C.ACTIVE and int(state[H.H_STATE]) == C.PAUSED:
                 state[S_RETRY_QTY] = event[K.E_REMAINING]
@@ -561,7 +579,8 @@ class Twap(BotStrategy):
     * Insufficient funds (STRATEGIES.md §4 and §5 item 11, the shared rule of
       :mod:`tradetower.bots.funds`): a slice refused for funds with nothing filled pauses the
       run (``insufficient_funds``, once per episode) and arms balance polls at 0, 15, 30, 60,
-      120 and 300 s. A poll resumes (``funds_available``) when the refused slice would pass:
+      120 and 300 s, on timer tags of that episode's own (a poll an earlier episode left behind
+      is ignored). A poll resumes (``funds_available``) when the refused slice would pass:
       spot BUY, free quote ≥ qty·last mark·(1 + taker fee); spot SELL, base not held by slices
       out ≥ qty; margin, the position it leaves fits the equity at the leverage. The refused
       slice is then re-placed (its quantity, capped by what remains; price limit and minimums

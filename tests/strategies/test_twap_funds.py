@@ -4,6 +4,9 @@ The backtests use 1-minute bars and one 0.24 slice a minute (BUY 1.2 over 5 min 
 slice k is decided at bar k's close and fills at bar k+1's open. A refusal at bar r arms polls
 due in bar r (0, 15, 30 s), r+1 (60 s), r+2 (120 s) and r+5 (300 s). A poll carries no price:
 it judges the funds at the last mark the bot saw, the previous bar's close.
+
+Each funds episode polls on tags of its own (``TAG_POLL + 6·e + j`` for episode e, from 0): timers
+cannot be cancelled, so an earlier episode's polls still fire during a later one.
 """
 
 from __future__ import annotations
@@ -97,19 +100,32 @@ def _refusal(time: float, qty: float, **fields: float) -> np.ndarray:
     )
 
 
+def _poll_of(episode: int, time: float, j: int, **fields: float) -> np.ndarray:
+    """Poll ``j`` of funds episode ``episode`` (from 0)."""
+    tag = T.TAG_POLL + 6 * episode + j
+    return _event(K.EV_TIMER, time, E_INST=-1, E_TAG=tag, **fields)
+
+
 def _poll(time: float, j: int, **fields: float) -> np.ndarray:
-    return _event(K.EV_TIMER, time, E_INST=-1, E_TAG=T.TAG_POLL + j, **fields)
+    """Poll ``j`` of the first funds episode."""
+    return _poll_of(0, time, j, **fields)
+
+
+def _polls_armed(at: float, episode: int, js: range) -> list[tuple[int, float, float]]:
+    """The timers of polls ``js`` of an episode paused at ``at``."""
+    delays = [0, 15, 30, 60, 120, 300]
+    return [(K.A_SET_TIMER, at + delays[j] * 1000.0, T.TAG_POLL + 6 * episode + j) for j in js]
 
 
 class Driven:
-    """A TWAP whose kernel is fed hand-made events."""
+    """A TWAP whose kernel is fed hand-made events (``rows``: the action rows it may write)."""
 
-    def __init__(self, inst: Instrument, direction: str = "BUY") -> None:
+    def __init__(self, inst: Instrument, direction: str = "BUY", rows: int = 32) -> None:
         self.bot = Twap(direction=direction, total_amount=1.2, duration=5, frequency=60)
         self.bot.state = self.bot.initial_state(None)  # type: ignore[arg-type]
         self.bot.check({"X": inst})
         self.params = self.bot.params
-        self.actions = np.zeros((32, K.N_ACTION))
+        self.actions = np.zeros((rows, K.N_ACTION))
 
     def send(self, row: np.ndarray) -> list[tuple[int, float, float]]:
         """(kind, qty or due time, tag) of each action the kernel writes."""
@@ -171,6 +187,45 @@ def test_refused_again_at_the_time_a_poll_resumed_it_pauses_without_polls() -> N
         "funds_warning": True,
         "funds_owed_qty": 0.24,
     }
+
+
+def test_a_second_episode_polls_on_its_own_tags_and_ignores_the_first_ones() -> None:
+    d = Driven(X_USD)
+    d.start()
+    assert d.send(_refusal(T0, 0.24)) == _polls_armed(T0, 0, range(6))
+    assert d.send(_poll(T0 + 15_000, 1, E_FREE=30.0)) == [(K.A_PLACE, 0.24, T.SLICE_TAG)]
+    # slice 1 is refused a minute later: episode 2 polls on tags 26..31
+    at = T0 + MINUTE
+    assert d.send(_event(K.EV_TIMER, at, E_INST=-1, E_TAG=T.TIMER_TAG))[1] == (
+        K.A_PLACE,
+        0.24,
+        T.SLICE_TAG,
+    )
+    assert d.send(_refusal(at, 0.24)) == _polls_armed(at, 1, range(6))
+    # episode 1's polls still fire: neither the 120 s one with the funds there nor the 300 s
+    # one without them touches episode 2
+    assert d.send(_poll(T0 + 120_000, 4, E_FREE=30.0)) == []
+    assert d.send(_poll(T0 + 300_000, 5, E_FREE=0.0)) == []
+    assert d.bot.lifecycle_state.value == "PAUSED"
+    assert d.bot.funds_metrics()["funds_warning"] is False
+    # episode 2's own 300 s poll gives up
+    assert d.send(_poll_of(1, at + 300_000, 5, E_FREE=0.0)) == []
+    assert d.bot.funds_metrics() == {
+        "funds_pauses": 2,
+        "funds_warning": True,
+        "funds_owed_qty": 0.24,
+    }
+
+
+def test_polls_the_pause_had_no_row_for_are_armed_by_the_first_poll_that_waits() -> None:
+    d = Driven(X_USD, rows=3)
+    d.start()
+    assert d.send(_refusal(T0, 0.24)) == _polls_armed(T0, 0, range(3))
+    assert d.send(_poll(T0, 0, E_FREE=24.02)) == _polls_armed(T0, 0, range(3, 6))
+    assert d.send(_poll(T0 + 15_000, 1, E_FREE=24.02)) == []  # nothing owed any more
+    assert d.send(_poll(T0 + 300_000, 5, E_FREE=24.02)) == []
+    assert d.bot.lifecycle_state.value == "PAUSED"
+    assert d.bot.funds_metrics()["funds_warning"] is True
 
 
 @pytest.mark.parametrize(
@@ -320,6 +375,79 @@ def test_parity_compiled_and_python_on_a_funds_pause(
     compiled = run(compiled_bot, closes, cash, mode="compiled")
     python = run(python_bot, closes, cash, mode="python")
     assert (compiled.orders["reason"] == "INSUFFICIENT_FUNDS").sum() == 1
+    pd.testing.assert_frame_equal(compiled.orders, python.orders)
+    pd.testing.assert_frame_equal(compiled.fills, python.fills)
+    assert compiled_bot.transitions() == python_bot.transitions()
+    assert compiled_bot.funds_metrics() == python_bot.funds_metrics()
+
+
+# ------------------------------------------------------------------ two episodes, 15 s bars
+#
+# 15-second bars, one 0.24 slice a minute (bars 0, 4, 8, 12, 16): a refusal at bar r polls at
+# bars r (0 s), r+1 (15 s), r+2 (30 s), r+4 (60 s), r+8 (120 s) and r+20 (300 s); the 30 s poll
+# is the first to see a close after the one the refusal was judged at. Slice 1 (bar 4) is refused
+# at 100 (23.90 free, 24.024 needed); bar 5 closes at 99 (23.78376 needed), so the 30 s poll (bar
+# 6) resumes and re-places it, filling at bar 7's open. 0.11624 is left: slice 2 (bar 8) is
+# refused, a second episode polling at bars 8, 9, 10, 12, 16 and 28. The first episode's 300 s
+# poll still fires at bar 24 and must not end the second with the WARNING.
+TWO_EPISODES = [100.0] * 5 + [99.0] * 24  # bars 0..28
+
+
+def quarter_minute_bars(closes: list[float]) -> pd.DataFrame:
+    bars = minute_bars(closes)
+    bars.index = pd.date_range(
+        "2024-01-01", periods=len(closes), freq="15s", tz="UTC", name="timestamp"
+    )
+    return bars
+
+
+def run_quarter(bot: Twap, closes: list[float], mode: str = "compiled") -> BacktestResult:
+    return backtest(
+        bot,
+        quarter_minute_bars(closes),
+        instrument=X_USD,
+        cash=24.024 + 23.90,
+        close_at_end=False,
+        mode=mode,
+    )
+
+
+def test_a_poll_left_over_from_an_earlier_episode_does_not_end_the_next() -> None:
+    bot = five_slices()
+    r = run_quarter(bot, TWO_EPISODES[:28])  # to bar 27: past episode 1's 300 s poll (bar 24)
+    assert order_log(r) == [
+        (0, 0.24, "FILLED", ""),
+        (4, 0.24, "REJECTED", "INSUFFICIENT_FUNDS"),
+        (6, 0.24, "FILLED", ""),
+        (8, 0.24, "REJECTED", "INSUFFICIENT_FUNDS"),
+    ]
+    assert r.fills["bar"].tolist() == [1, 7]
+    assert r.fills["price"].tolist() == [100.0, 99.0]
+    assert moves(bot) == [
+        (0, "ACTIVE", "user_start"),
+        (4, "PAUSED", "insufficient_funds"),
+        (6, "ACTIVE", "funds_available"),
+        (8, "PAUSED", "insufficient_funds"),
+    ]
+    assert bot.funds_metrics() == {
+        "funds_pauses": 2,
+        "funds_warning": False,  # episode 2 still polls
+        "funds_owed_qty": 0.24,
+    }
+    m = r.metrics
+    assert m["slices_missed"] == 2 and m["slices_unfilled"] == 1 and m["bot_state"] == "PAUSED"
+
+    bot = five_slices()
+    run_quarter(bot, TWO_EPISODES)  # to bar 28: episode 2's own 300 s poll fails
+    assert bot.funds_metrics()["funds_warning"] is True
+    assert bot.lifecycle_state.value == "PAUSED"
+
+
+def test_parity_compiled_and_python_on_two_funds_episodes() -> None:
+    compiled_bot, python_bot = five_slices(), five_slices()
+    compiled = run_quarter(compiled_bot, TWO_EPISODES, mode="compiled")
+    python = run_quarter(python_bot, TWO_EPISODES, mode="python")
+    assert (compiled.orders["reason"] == "INSUFFICIENT_FUNDS").sum() == 2
     pd.testing.assert_frame_equal(compiled.orders, python.orders)
     pd.testing.assert_frame_equal(compiled.fills, python.fills)
     assert compiled_bot.transitions() == python_bot.transitions()
