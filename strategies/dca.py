@@ -46,9 +46,13 @@ from tradetower.bots.funds import (
     FD_PAUSES,
     FD_WARN,
     POLL_RESUME,
+    POLL_WAIT,
+    episode_poll_tag_nb,
+    funds_arm_owed_nb,
     funds_pause_nb,
     funds_poll_nb,
     is_funds_poll_nb,
+    new_episode_poll_tag_nb,
 )
 from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
@@ -251,7 +255,9 @@ T_PROBE = 8
 # Timer kinds (tag = kind·1e6 + generation)
 TM_COOL = 1
 TM_PUMP = 2
-TAG_POLL = 3e6  # the funds polls: timers TAG_POLL + j, j = 0..5 (tradetower.bots.funds)
+# The funds polls (tradetower.bots.funds): episode e (from 0) polls on TAG_POLL + 6e + j, j = 0…5.
+# They count up from kind 3: never a cooldown or pump timer (kinds 1, 2: below 3e6).
+TAG_POLL = 3e6
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -894,8 +900,9 @@ def pause_for_funds_nb(
     per episode, with balance polls at 0/15/30/60/120/300 s."""
     state[S_FAIL_SLOT] = slot
     running = pausable_nb(int(state[H.H_STATE]))
+    tag_poll = new_episode_poll_tag_nb(state, S_FUNDS, TAG_POLL)
     return funds_pause_nb(
-        state, S_FUNDS, S_FUNDS_RESUMED_T, running, event[K.E_TIME], actions, n, TAG_POLL
+        state, S_FUNDS, S_FUNDS_RESUMED_T, running, event[K.E_TIME], actions, n, tag_poll
     )
 
 
@@ -977,12 +984,22 @@ def funds_there_nb(params: np.ndarray, state: np.ndarray, event: np.ndarray) -> 
 
 @njit(cache=True)
 def on_funds_poll_nb(
-    params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int
+    params: np.ndarray,
+    state: np.ndarray,
+    event: np.ndarray,
+    actions: np.ndarray,
+    n: int,
+    tag_poll: float,
 ) -> int:
-    """A balance poll. Funds there: resume (funds_available) now; the orders the pause held back
-    go out at the next bar's open, whose price the probe brings (a timer carries none)."""
+    """A balance poll of the current episode (``tag_poll``). Funds there: resume
+    (funds_available) now; the orders the pause held back go out at the next bar's open, whose
+    price the probe brings (a timer carries none). Else the polls the pause had no room for are
+    armed."""
     there = funds_there_nb(params, state, event)
-    if funds_poll_nb(state, S_FUNDS, S_FUNDS_RESUMED_T, event, TAG_POLL, there) != POLL_RESUME:
+    outcome = funds_poll_nb(state, S_FUNDS, S_FUNDS_RESUMED_T, event, tag_poll, there)
+    if outcome == POLL_WAIT:
+        return funds_arm_owed_nb(state, S_FUNDS, event, tag_poll, actions, n)
+    if outcome != POLL_RESUME:
         return n
     move_nb(state, int(state[H.H_RESUME_TO]), C.FUNDS_AVAILABLE)
     state[S_FUNDS + FD_EPISODE] = 0.0
@@ -1371,8 +1388,10 @@ def on_timer_nb(
     if kind == TM_PUMP and gen == state[S_GEN_PUMP] and st == C.PUMP:
         state[S_PROBE_PUMP] = 1.0
         return arm_probe_nb(state, actions, n)
-    if is_funds_poll_nb(state, S_FUNDS, event, TAG_POLL):
-        return on_funds_poll_nb(params, state, event, actions, n)
+    # Earlier episodes' polls still fire (timers cannot be cancelled): their tags are ignored.
+    tag_poll = episode_poll_tag_nb(state, S_FUNDS, TAG_POLL)
+    if is_funds_poll_nb(state, S_FUNDS, event, tag_poll):
+        return on_funds_poll_nb(params, state, event, actions, n, tag_poll)
     return n
 
 

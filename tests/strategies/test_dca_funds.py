@@ -118,9 +118,9 @@ def poll(j: int, since: float, free: float) -> np.ndarray:
     return ev
 
 
-def call(bot: Dca, ev: np.ndarray) -> np.ndarray:
-    """One kernel call; the actions it returned."""
-    actions = np.zeros((64, K.N_ACTION))
+def call(bot: Dca, ev: np.ndarray, rows: int = 64) -> np.ndarray:
+    """One kernel call with room for ``rows`` actions; the actions it returned."""
+    actions = np.zeros((rows, K.N_ACTION))
     n = Dca.kernel(bot.params, bot.state, ev, actions)
     return actions[:n]
 
@@ -195,6 +195,34 @@ def test_a_poll_with_the_funds_resumes_and_the_probe_places_the_order_again() ->
     assert len(call(bot, refusal(t3, bot.state[D.av_i(D.AV_TAG, 0)]))) == 0
     assert transitions(bot)[-1] == (2, "insufficient_funds")
     assert bot.funds_status() == {"pauses": 2, "polling": False, "warning": True}
+
+
+def test_each_episode_polls_on_tags_of_its_own_and_a_leftover_poll_is_ignored() -> None:
+    bot = active_bot()
+    call(bot, refusal(T2, AV98))  # episode 1: polls on TAG_POLL + 0…5
+    resume = event(K.EV_SIGNAL, T2 + 20_000.0, code=float(C.CMD_RESUME))
+    assert placed(call(bot, resume)) == [(1.0, K.LIMIT, 98.0, 2.0408)]
+    t = T2 + 30_000.0
+    acts = call(bot, refusal(t, bot.state[D.av_i(D.AV_TAG, 0)]))  # episode 2
+    assert timers(acts, t) == [(s, D.TAG_POLL + 6 + j) for j, s in enumerate(POLL_OFFSETS_MS)]
+    # Episode 1's 300 s poll still fires; with no funds it would have been the last poll.
+    assert len(call(bot, poll(5, T2, free=99.6))) == 0
+    assert bot.funds_status() == {"pauses": 2, "polling": True, "warning": False}
+    # Nor does one of its polls resume episode 2 when the funds are there.
+    assert len(call(bot, poll(4, T2, free=10_000.0))) == 0
+    assert lifecycle(bot) == "PAUSED"
+
+
+def test_polls_with_no_action_row_free_at_the_pause_are_armed_by_the_polls_that_wait() -> None:
+    bot = active_bot()
+    acts = call(bot, refusal(T2, AV98), rows=2)  # room for the 0 and 15 s polls only
+    assert timers(acts, T2) == [(0.0, D.TAG_POLL), (15_000.0, D.TAG_POLL + 1)]
+    acts = call(bot, poll(0, T2, free=99.6), rows=2)
+    assert timers(acts, T2) == [(30_000.0, D.TAG_POLL + 2), (60_000.0, D.TAG_POLL + 3)]
+    acts = call(bot, poll(1, T2, free=99.6))
+    assert timers(acts, T2) == [(120_000.0, D.TAG_POLL + 4), (300_000.0, D.TAG_POLL + 5)]
+    assert len(call(bot, poll(2, T2, free=99.6))) == 0  # none owed any more
+    assert bot.funds_status() == {"pauses": 1, "polling": True, "warning": False}
 
 
 # ------------------------------------------------------------------------- backtests
@@ -280,6 +308,64 @@ def test_funds_case_parity_of_the_compiled_and_python_paths() -> None:
     python = run(python_bot, bars_with(UP, 4), mode="python")
     assert (6, "funds_available") in transitions(compiled_bot)
     assert (compiled.orders["reason"] == "INSUFFICIENT_FUNDS").sum() == 1
+    pd.testing.assert_frame_equal(compiled.orders, python.orders)
+    pd.testing.assert_frame_equal(compiled.fills, python.fills)
+    np.testing.assert_array_equal(compiled_bot.state, python_bot.state)
+
+
+# The first episode (bar 1) resumes at its 60 s poll (bar 2, the take-profit sold 1.0 @103); the
+# probe re-places the buy @98 at bar 3, and it fills at bar 4 (low 97.9). The next averaging buy
+# (2.0833 @96, 200.2 with the fee) is refused there: episode 2 polls at bars 4, 4, 4, 5, 6 and 9.
+# Episode 1's 300 s poll still fires at bar 6. Bar 8 sells 2.0 of the take-profit (5.0408
+# @102.17), so episode 2's own 300 s poll at bar 9 finds 206.43 and resumes.
+SECOND = [FLAT, FLAT, UP, FLAT, (100.0, 100.0, 97.9, 100.0), FLAT, FLAT, FLAT, UP, FLAT, FLAT, FLAT]
+
+
+def second_episode_bars() -> pd.DataFrame:
+    """SECOND, whose volume lets 1.0 trade at bar 2 and 2.0 at bar 8 (participation 0.1)."""
+    bars: pd.DataFrame = make_bars(SECOND)
+    bars.loc[bars.index[2], "volume"] = 10.0
+    bars.loc[bars.index[8], "volume"] = 20.0
+    return bars
+
+
+def test_the_last_poll_of_an_earlier_episode_does_not_end_the_next() -> None:
+    bot = make_bot()
+    # Through bar 6, where episode 1's 300 s poll fires: episode 2 still polls, no WARNING.
+    backtest_until(bot, second_episode_bars(), 7, instrument=X, cash=CASH, participation=0.1)
+    assert transitions(bot) == [
+        (0, "user_start"),
+        (1, "insufficient_funds"),
+        (2, "funds_available"),
+        (4, "insufficient_funds"),
+    ]
+    assert bot.funds_status() == {"pauses": 2, "polling": True, "warning": False}
+    bot = make_bot()
+    r = run(bot, second_episode_bars())
+    assert transitions(bot) == [
+        (0, "user_start"),
+        (1, "insufficient_funds"),
+        (2, "funds_available"),
+        (4, "insufficient_funds"),
+        (9, "funds_available"),
+        (11, "user_stop"),
+        (11, "done"),
+    ]
+    assert averaging_orders(r) == [
+        (1, 98.0, 2.0408, "REJECTED"),
+        (3, 98.0, 2.0408, "FILLED"),
+        (4, 96.0, 2.0833, "REJECTED"),
+        (10, 96.0, 2.0833, "CANCELLED"),  # cancelled by the stop at the end of the data
+    ]
+    assert bot.funds_status() == {"pauses": 2, "polling": False, "warning": False}
+
+
+def test_second_episode_parity_of_the_compiled_and_python_paths() -> None:
+    compiled_bot, python_bot = make_bot(), make_bot()
+    compiled = run(compiled_bot, second_episode_bars(), mode="compiled")
+    python = run(python_bot, second_episode_bars(), mode="python")
+    assert (9, "funds_available") in transitions(compiled_bot)
+    assert compiled_bot.transitions() == python_bot.transitions()
     pd.testing.assert_frame_equal(compiled.orders, python.orders)
     pd.testing.assert_frame_equal(compiled.fills, python.fills)
     np.testing.assert_array_equal(compiled_bot.state, python_bot.state)
