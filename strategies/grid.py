@@ -40,12 +40,15 @@ from tradetower.bots.commands import forced_close_trigger_nb
 from tradetower.bots.funds import (
     FD_PAUSES,
     FD_WARN,
-    N_POLLS,
     POLL_GIVE_UP,
     POLL_RESUME,
+    POLL_WAIT,
+    episode_poll_tag_nb,
+    funds_arm_owed_nb,
     funds_pause_nb,
     funds_poll_nb,
     is_funds_poll_nb,
+    new_episode_poll_tag_nb,
 )
 from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
@@ -388,7 +391,9 @@ TR_RANGE_DOWN = 15.0
 TR_START = 16.0
 
 TM_PUMP = 20.0
-TAG_POLL = 30.0  # balance poll j is the timer TAG_POLL + j
+# Funds episode e (from 0) polls on the timers TAG_POLL + 6e + j, j = 0…5: above TM_PUMP, the
+# grid's only other timer (its triggers and orders are events of other kinds).
+TAG_POLL = 30.0
 
 PAUSE_USER = 1.0
 PAUSE_FUNDS = 2.0
@@ -1135,10 +1140,10 @@ def _funds_there(params: np.ndarray, state: np.ndarray, event: np.ndarray) -> bo
 @njit(cache=True)
 def _funds_pause(state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int) -> int:
     """A refusal for funds: PAUSED once per episode, with balance polls (the shared rule of
-    :mod:`tradetower.bots.funds`). Before the layout the start itself waits for the quote."""
+    :mod:`tradetower.bots.funds`), on poll tags of the new episode's own. Before the layout the
+    start itself waits for the quote."""
     s = int(state[H.H_STATE])
     running = _running(state) or s == C.INITIALIZING or s == C.WAITING
-    running = running and _room(actions, n, N_POLLS)
     n = funds_pause_nb(
         state,
         F_FUNDS_EPISODE,
@@ -1147,7 +1152,7 @@ def _funds_pause(state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: i
         event[K.E_TIME],
         actions,
         n,
-        TAG_POLL,
+        new_episode_poll_tag_nb(state, F_FUNDS_EPISODE, TAG_POLL),
     )
     if s != C.PAUSED and int(state[H.H_STATE]) == C.PAUSED:
         state[F_PAUSE_REASON] = PAUSE_FUNDS
@@ -1519,11 +1524,17 @@ def _on_timer(
         n = _shift_up(params, state, actions, n, state[F_MARK], event[K.E_TIME])
         n = _place_deferred(params, state, actions, n)
         return _extend_down(params, state, event, actions, n)
-    if is_funds_poll_nb(state, F_FUNDS_EPISODE, event, TAG_POLL):
+    # A poll of the current funds episode (those left from earlier ones carry other tags).
+    tag_poll = episode_poll_tag_nb(state, F_FUNDS_EPISODE, TAG_POLL)
+    if is_funds_poll_nb(state, F_FUNDS_EPISODE, event, tag_poll):
         there = _funds_there(params, state, event)
-        outcome = funds_poll_nb(state, F_FUNDS_EPISODE, F_FUNDS_RESUMED_T, event, TAG_POLL, there)
+        outcome = funds_poll_nb(state, F_FUNDS_EPISODE, F_FUNDS_RESUMED_T, event, tag_poll, there)
         if outcome == POLL_RESUME:
             return _resume(params, state, event, actions, n, C.FUNDS_AVAILABLE)
+        if outcome == POLL_WAIT:
+            n = funds_arm_owed_nb(state, F_FUNDS_EPISODE, event, tag_poll, actions, n)
+            if state[F_FUNDS_EPISODE] == 0.0:
+                state[F_N_FUNDS_WARN] += 1.0  # no row for the polls it owed: none is left
         if outcome == POLL_GIVE_UP:
             state[F_N_FUNDS_WARN] += 1.0
     return n
@@ -1690,8 +1701,10 @@ class Grid(BotStrategy):
       last poll fails it stays PAUSED (a warning, ``funds_poll_warnings``) until a user RESUME or
       added funds, which resume it (``funds_available``) and re-size the held-back orders. Paused
       before the grid is laid out, a poll (or RESUME) lays it out once the quote for the whole
-      layout is there. A remainder the account cannot pay for after a partial fill is not a
-      refusal: what filled is kept and the cells it did not cover go IDLE.
+      layout is there. Each episode polls on timer tags of its own, so a poll left from an
+      earlier episode (one a poll or RESUME ended early) is ignored. A remainder the account
+      cannot pay for after a partial fill is not a refusal: what filled is kept and the cells it
+      did not cover go IDLE.
     - Trailing-down shortfalls never pause (§4 item 5): a trailing-down market buy cut short for
       funds keeps what it bought, drops the levels it could not pay for (they do not count as
       trailing down) and counts as TRAILING_DOWN_SHORT, as a shortfall found before sending.

@@ -219,3 +219,99 @@ def test_funds_case_compiled_and_python_paths_agree() -> None:
     pd.testing.assert_frame_equal(a.fills, b.fills)
     np.testing.assert_array_equal(bot_a.state, bot_b.state)
     assert moves(bot_a)[3:] == [PAUSE, (9, "ACTIVE", "funds_available")]
+
+
+# ------------------------------------------------------------------ one episode after another
+
+# Episode 1 (bar 4) resumes at its 60 s poll (bar 5, the gap); its 120 s and 300 s polls (bars 6
+# and 9) are left over. Adding 90.5 at bar 7 (Q' = 1.3511) cancels the four sells for a top-up of
+# 4 × 0.2 base, which the 79.45 of free quote does not cover at 105: episode 2 from bar 7, polls
+# at bars 8 (0 to 60 s), 9 (120 s) and 12 (300 s). Nothing fills while it waits.
+TWO_EPISODES = [GAP] * 8  # bars 5 to 12
+TOP_UP: Order = (1, "MARKET", None, 0.8)
+TWO_PAUSES = [
+    PAUSE,
+    (5, "ACTIVE", "funds_available"),
+    (7, "PAUSED", "insufficient_funds"),
+]
+
+
+def run_two_episodes(bars: int, mode: str = "compiled") -> tuple[Grid, BacktestResult]:
+    return run_base(TWO_EPISODES[: bars - 5], mode=mode, add_funds={7: 90.5})
+
+
+def test_a_poll_left_over_from_an_earlier_episode_does_not_end_the_next() -> None:
+    bot, r = run_two_episodes(12)  # to bar 11: episode 1's 300 s poll (bar 9) has come
+    assert moves(bot)[3:] == TWO_PAUSES
+    assert rejected(r) == [(4, REFUSED_BUY), (7, TOP_UP)]
+    assert all(placed_at(r, bar) == [] for bar in range(8, 12))
+    assert r.metrics["funds_poll_warnings"] == 0  # episode 2 still polls
+    assert r.metrics["bot_state"] == "PAUSED"
+    bot, r = run_two_episodes(13)  # to bar 12: its own 300 s poll fails
+    assert moves(bot)[3:] == TWO_PAUSES
+    assert r.metrics["funds_poll_warnings"] == 1
+    assert r.metrics["bot_state"] == "PAUSED"
+
+
+def test_compiled_and_python_paths_agree_on_two_funds_episodes() -> None:
+    (bot_a, a), (bot_b, b) = (run_two_episodes(13, mode=mode) for mode in ("compiled", "python"))
+    pd.testing.assert_frame_equal(a.orders, b.orders)
+    pd.testing.assert_frame_equal(a.fills, b.fills)
+    np.testing.assert_array_equal(bot_a.state, bot_b.state)
+    assert bot_a.transitions() == bot_b.transitions()
+    assert moves(bot_a)[3:] == TWO_PAUSES
+
+
+# ------------------------------------------------------------------ polls without room to arm
+
+
+def run_with_rows_at_refusal(
+    rows: int, tail: list[tuple[float, float, float, float]], **fields: Any
+) -> tuple[Grid, BacktestResult, list[tuple[int, float, float]]]:
+    """run_base with only ``rows`` action rows for the kernel when an order is refused for funds;
+    also (bar, due − event time in s, tag) of every timer armed."""
+    armed: list[tuple[int, float, float]] = []
+
+    def spy(params, state, event, actions):  # type: ignore[no-untyped-def]
+        refusal = event[K.E_TYPE] == K.EV_CANCEL and event[K.E_CODE] == K.R_INSUFFICIENT_FUNDS
+        n = grid_on_event_nb(params, state, event, actions[:rows] if refusal else actions)
+        for row in actions[:n]:
+            if row[K.A_KIND] == K.A_SET_TIMER:
+                due_s = (row[K.A_ID] - event[K.E_TIME]) / 1000.0
+                armed.append((int(event[K.E_BAR]), float(due_s), float(row[K.A_TAG])))
+        return n
+
+    class SpyGrid(Grid):
+        kernel = staticmethod(spy)  # type: ignore[assignment]
+
+    bot = SpyGrid(**G1_CONFIG, order_size_currency="BASE", pump_protection=False, **fields)
+    bars = make_bars(RISE + tail)
+    r = backtest(bot, bars, instrument=X, cash=520.8203, mode="python", close_at_end=False)
+    return bot, r, armed
+
+
+def test_polls_without_room_at_the_refusal_are_armed_by_the_first_poll() -> None:
+    # Room for polls 0 and 1 at the refusal (bar 4); poll 0, due at once, arms 2 to 5 on the
+    # same schedule, and the quote back at bar 7 is seen by the 300 s poll (bar 9) as before.
+    bot, r, armed = run_with_rows_at_refusal(2, [TOP, TOP] + [GAP] * 3)
+    assert armed == [
+        (4, 0.0, 30.0),
+        (4, 15.0, 31.0),
+        (4, 30.0, 32.0),
+        (4, 60.0, 33.0),
+        (4, 120.0, 34.0),
+        (4, 300.0, 35.0),
+    ]
+    assert moves(bot)[3:] == [PAUSE, (9, "ACTIVE", "funds_available")]
+    assert placed_at(r, 9) == replaced_orders(Q)
+    assert r.metrics["funds_poll_warnings"] == 0
+
+
+def test_no_room_for_any_poll_pauses_with_the_warning_at_once() -> None:
+    # Nothing could poll: the quote back at bar 5 goes unseen until a user RESUME (bar 7).
+    bot, r, armed = run_with_rows_at_refusal(0, [GAP] * 4, commands={7: "RESUME"})
+    assert armed == []
+    assert moves(bot)[3:] == [PAUSE, (7, "ACTIVE", "user_resume")]
+    assert all(placed_at(r, bar) == [] for bar in range(5, 7))
+    assert placed_at(r, 7) == replaced_orders(Q)
+    assert r.metrics["funds_poll_warnings"] == 1
