@@ -35,11 +35,14 @@ from tradetower.bots.commands import forced_close_trigger_nb
 from tradetower.bots.funds import (
     FD_PAUSES,
     FD_WARN,
-    N_POLLS,
     POLL_RESUME,
+    POLL_WAIT,
+    episode_poll_tag_nb,
+    funds_arm_owed_nb,
     funds_pause_nb,
     funds_poll_nb,
     is_funds_poll_nb,
+    new_episode_poll_tag_nb,
 )
 from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
@@ -146,7 +149,7 @@ F_CYCLE_START_MS = _B + 26
 F_CYCLE_MS_SUM = _B + 27
 F_FIRST_MS = _B + 28
 F_DCA_PLACED = _B + 29
-F_FUNDS_EPISODE = _B + 30  # 1 while paused for funds with polls pending (shared helper layout)
+F_FUNDS_EPISODE = _B + 30  # > 0 while paused for funds with polls pending (1 + polls owed)
 F_FUNDS_PAUSES = F_FUNDS_EPISODE + FD_PAUSES  # pauses for funds so far
 F_FUNDS_WARN = F_FUNDS_EPISODE + FD_WARN  # still paused for funds after the last poll: WARNING
 F_FUNDS_RESUMED_T = _B + 33  # time of the last resume by a poll
@@ -624,17 +627,11 @@ def _funds_pause_nb(s: np.ndarray, actions: np.ndarray, n: int, now: float) -> i
     """An entry was refused for funds: PAUSED (once per episode) and the balance polls.
 
     Each episode tags its polls from its own base, so the polls still pending from an earlier
-    episode (the helper arms all six at once) are not taken for this one's."""
-    tag_poll = TAG_POLL0 + N_POLLS * s[F_FUNDS_PAUSES]
+    episode (timers cannot be cancelled) are not taken for this one's."""
+    tag_poll = new_episode_poll_tag_nb(s, F_FUNDS_EPISODE, TAG_POLL0)
     return funds_pause_nb(
         s, F_FUNDS_EPISODE, F_FUNDS_RESUMED_T, H.is_running_nb(s), now, actions, n, tag_poll
     )
-
-
-@njit(cache=True)
-def _episode_poll_tag_nb(s: np.ndarray) -> float:
-    """The tag of poll 0 of the latest funds episode."""
-    return float(TAG_POLL0 + N_POLLS * (s[F_FUNDS_PAUSES] - 1.0))
 
 
 @njit(cache=True)
@@ -908,13 +905,16 @@ def _on_trigger_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray, actions: np.nda
 
 @njit(cache=True)
 def _on_timer_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray, actions: np.ndarray) -> int:
-    tag_poll = _episode_poll_tag_nb(s)
+    tag_poll = episode_poll_tag_nb(s, F_FUNDS_EPISODE, TAG_POLL0)
     if not is_funds_poll_nb(s, F_FUNDS_EPISODE, ev, tag_poll):
         return 0
     there = _funds_there_nb(p, s, ev)
-    if funds_poll_nb(s, F_FUNDS_EPISODE, F_FUNDS_RESUMED_T, ev, tag_poll, there) == POLL_RESUME:
+    outcome = funds_poll_nb(s, F_FUNDS_EPISODE, F_FUNDS_RESUMED_T, ev, tag_poll, there)
+    if outcome == POLL_RESUME:
         return _resume_nb(p, s, actions, 0, C.FUNDS_AVAILABLE, ev[K.E_TIME])
-    return 0  # wait for the next poll; after the 300 s one, PAUSED until a resume or add funds
+    if outcome == POLL_WAIT:  # the polls the pause had no action rows for go out now
+        return funds_arm_owed_nb(s, F_FUNDS_EPISODE, ev, tag_poll, actions, 0)
+    return 0  # after the failed 300 s poll: PAUSED until a resume or add funds
 
 
 @njit(cache=True)
@@ -1259,7 +1259,8 @@ class Combo(BotStrategy):
       300 s poll fails the bot stays PAUSED with a WARNING (logged by ``metrics()``) until a user
       resume or add funds, which also re-place them. Refused again at the very time a poll resumed
       it, the bot pauses without new polls. Each episode tags its polls afresh, so polls left over
-      from an earlier episode are ignored.
+      from an earlier episode are ignored. Polls the pause had no action rows for
+      (``max_actions``) are armed by the first poll that waits, on the same schedule.
     - Add funds: ``x`` = ``add_funds_amount`` per ``CMD_ADD_FUNDS`` signal; base and A scale by
       ``(I+x)/I``; the pending DCA orders are rescaled and replaced at the same prices; the exits
       are untouched; a base that has filled keeps its size until the next cycle.

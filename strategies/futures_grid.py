@@ -40,12 +40,14 @@ from tradetower.bots.funds import (
     FD_EPISODE,
     FD_PAUSES,
     FD_WARN,
-    N_POLLS,
     POLL_GIVE_UP,
     POLL_RESUME,
+    episode_poll_tag_nb,
+    funds_arm_owed_nb,
     funds_pause_nb,
     funds_poll_nb,
     is_funds_poll_nb,
+    new_episode_poll_tag_nb,
 )
 from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
@@ -246,7 +248,7 @@ LIQ_TAG = 1004.0
 RANGE_LOW_TAG = 1005.0
 RANGE_HIGH_TAG = 1006.0
 RANGE_BACK_TAG = 1007.0
-TAG_POLL = 2000.0  # balance-poll timers: episode e (0-based) uses TAG_POLL + N_POLLS·e + j
+TAG_POLL = 2000.0  # balance-poll timers: episode e (0-based) uses TAG_POLL + 6e + j
 
 SETUP_FAILED = C.TRIGGER_CODE[Trigger.SETUP_FAILED]
 CLOSE_FAILED = C.TRIGGER_CODE[Trigger.CLOSE_FAILED]
@@ -651,9 +653,10 @@ def _resume_nb(params: np.ndarray, state: np.ndarray, why: int, actions: np.ndar
 @njit(cache=True)
 def _funds_pause_nb(state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int) -> int:
     """A refusal for funds: pause once per episode (the other orders keep resting) and arm the
-    balance polls, each episode on timer tags of its own."""
+    balance polls, each episode on timer tags of its own (as far as ``actions`` has rows; the
+    first poll that waits arms the rest)."""
     before = state[S_FUNDS_PAUSES]
-    tag_poll = TAG_POLL + N_POLLS * before
+    tag_poll = new_episode_poll_tag_nb(state, S_FUNDS, TAG_POLL)
     n = funds_pause_nb(
         state,
         S_FUNDS,
@@ -666,7 +669,7 @@ def _funds_pause_nb(state: np.ndarray, event: np.ndarray, actions: np.ndarray, n
     )
     if state[S_FUNDS_PAUSES] > before:
         state[S_FUNDS_PAUSED] = 1.0
-        if state[S_FUNDS + FD_EPISODE] <= 0.0:  # refused right as a poll resumed: no new polls
+        if state[S_FUNDS + FD_EPISODE] <= 0.0:  # refused as a poll resumed, or no row to poll
             state[S_FUNDS_WARNINGS] += 1.0
     return n
 
@@ -911,7 +914,7 @@ def futures_grid_on_event_nb(params, state, event, actions):  # type: ignore[no-
         return 0
 
     if et == K.EV_TIMER:
-        tag_poll = TAG_POLL + N_POLLS * (state[S_FUNDS_PAUSES] - 1.0)
+        tag_poll = episode_poll_tag_nb(state, S_FUNDS, TAG_POLL)
         if not is_funds_poll_nb(state, S_FUNDS, event, tag_poll):
             return 0
         there = _funds_there_nb(params, state, event)
@@ -920,7 +923,12 @@ def futures_grid_on_event_nb(params, state, event, actions):  # type: ignore[no-
             return _resume_nb(params, state, C.FUNDS_AVAILABLE, actions, 0)
         if outcome == POLL_GIVE_UP:
             state[S_FUNDS_WARNINGS] += 1.0
-        return 0
+            return 0
+        # Waiting: the polls the pause had no action rows for go out now.
+        n = funds_arm_owed_nb(state, S_FUNDS, event, tag_poll, actions, 0)
+        if state[S_FUNDS + FD_EPISODE] <= 0.0:  # no row for them either: no poll left to come
+            state[S_FUNDS_WARNINGS] += 1.0
+        return n
 
     if et == K.EV_TRIGGER:
         state[S_POS] = _venue_pos_nb(state, event[K.E_POS_QTY])
@@ -1022,8 +1030,9 @@ class FuturesGrid(BotStrategy):
       less ``|pos|·mark/L``, covers ``qty·price·(1/L + fee rate)`` of the refused orders. After
       the 300 s poll fails the bot stays PAUSED (a WARNING, counted in ``funds_status()``)
       until a user RESUME or added funds. Each episode's polls use timer tags of their own, so
-      a poll left over from an earlier episode never counts. The funds figures are in
-      ``funds_status()``, not in ``metrics()``.
+      a poll left over from an earlier episode never counts. Polls the pause had no action rows
+      for (``max_actions``) are armed by the first poll that waits, on the same schedule. The
+      funds figures are in ``funds_status()``, not in ``metrics()``.
     * Add funds (``add_funds``: bar → margin added, in quote; delivered as ADD_FUNDS at that
       bar's close): accepted while ACTIVE, or PAUSED for funds (it then resumes with
       ``funds_available``), and never while the activation market order is out; otherwise

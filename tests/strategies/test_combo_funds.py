@@ -54,11 +54,20 @@ T0 = 1_704_067_380_000.0
 
 
 def run(
-    rows: list[tuple[float, float, float, float]], mode: str = "python", **changes: object
+    rows: list[tuple[float, float, float, float]],
+    mode: str = "python",
+    max_actions: int = 256,
+    **changes: object,
 ) -> tuple[Combo, BacktestResult]:
     bot = Combo(**{**CFG, **changes})
     result = backtest(
-        bot, make_bars(rows), instrument=INST, cash=CASH, mode=mode, close_at_end=False
+        bot,
+        make_bars(rows),
+        instrument=INST,
+        cash=CASH,
+        mode=mode,
+        close_at_end=False,
+        max_actions=max_actions,
     )
     return bot, result
 
@@ -91,9 +100,9 @@ def event(kind: int, time: float, tag: float = 0.0, code: float = 0.0) -> np.nda
     return ev
 
 
-def call(bot: Combo, ev: np.ndarray) -> np.ndarray:
-    """One kernel call; the actions it returned."""
-    actions = np.zeros((64, K.N_ACTION))
+def call(bot: Combo, ev: np.ndarray, rows: int = 64) -> np.ndarray:
+    """One kernel call with ``rows`` action rows; the actions it returned."""
+    actions = np.zeros((rows, K.N_ACTION))
     n = combo.combo_on_event_nb(bot.params, bot.state, ev, actions)
     return actions[:n]
 
@@ -174,6 +183,22 @@ def test_refused_again_when_a_poll_just_resumed_pauses_without_new_polls() -> No
     assert transitions(bot)[-1] == (2, "insufficient_funds")
     assert bot.state[combo.F_FUNDS_WARN] == 1.0
     assert bot.metrics()["funds_pauses"] == 2
+
+
+def test_polls_with_no_room_at_the_pause_are_armed_by_the_first_poll() -> None:
+    bot = active_bot()
+    acts = call(bot, refusal(T0, 1001), rows=3)  # room for three polls only
+    assert timers(acts, T0) == [(0.0, 100.0), (15_000.0, 101.0), (30_000.0, 102.0)]
+    acts = call(bot, event(K.EV_TIMER, T0, 100.0))  # poll 0 fails and arms the rest
+    assert timers(acts, T0) == [(60_000.0, 103.0), (120_000.0, 104.0), (300_000.0, 105.0)]
+    assert len(acts) == 3
+    warned = []
+    for offset, tag in [(15_000.0, 101.0), (30_000.0, 102.0), *timers(acts, T0)]:
+        assert len(call(bot, event(K.EV_TIMER, T0 + offset, tag))) == 0
+        warned.append(bot.state[combo.F_FUNDS_WARN])
+    assert warned == [0.0] * 4 + [1.0]  # the owed 300 s poll gives up
+    assert bot.lifecycle_state.value == "PAUSED"
+    assert transitions(bot) == [(0, "user_start"), (2, "insufficient_funds")]
 
 
 # ------------------------------------------------------------------------ backtest level
@@ -260,3 +285,71 @@ def test_compiled_and_python_paths_agree_on_a_funds_case() -> None:
     np.testing.assert_array_equal(b1.state, b2.state)
     assert transitions(b1)[-1] == (9, "funds_available")
     assert len(r1.fills) == 4
+
+
+# DIP2 (bar 4) falls to 97.9 after the poll at bar 3 resumed episode 1: the re-placed rest @99
+# fills and the DCA @98 fills 1.0397 of 3.0612 before the venue refuses the rest (episode 2,
+# polls at bars 4, 4, 4, 5, 6 and 9). Episode 1's 300 s poll still fires at bar 7.
+DIP2 = (102.0, 102.0, 97.9, 97.9)
+LOW = (97.9, 97.9, 97.9, 97.9)
+RESUMED_THEN_REFUSED = [*START, DIP, UP, DIP2]
+
+
+def test_a_leftover_poll_of_an_episode_a_poll_ended_does_not_end_the_next() -> None:
+    bot, r = run([*RESUMED_THEN_REFUSED, *[LOW] * 4])  # to bar 8
+    assert transitions(bot) == [
+        (0, "user_start"),
+        (2, "insufficient_funds"),
+        (3, "funds_available"),
+        (4, "insufficient_funds"),
+    ]
+    assert refused(r) == [(2, 99.0, 3.0303, 0.617), (4, 98.0, 3.0612, 1.0397)]
+    assert bot.state[combo.F_FUNDS_WARN] == 0.0  # episode 2 still polls
+    assert bot.state[combo.F_FUNDS_EPISODE] == 1.0
+    bot, _ = run([*RESUMED_THEN_REFUSED, *[LOW] * 5])  # to bar 9: its own 300 s poll fails
+    assert bot.state[combo.F_FUNDS_WARN] == 1.0
+    assert bot.metrics()["bot_state"] == "PAUSED"
+    assert bot.metrics()["funds_pauses"] == 2
+
+
+# max_actions=10: the base fill takes all ten rows (exits, DCA orders, guards); the refusal at
+# bar 2 re-lays the exits and guards in six, leaving room for the polls at 0, 15, 30 and 60 s.
+# Poll 0 (bar 2) arms the owed 120 s (bar 4) and 300 s (bar 7) polls.
+FEW_ROWS = 10
+
+
+def test_polls_with_too_few_action_rows_still_give_up_at_300_s() -> None:
+    bot, _ = run([*START, DIP, *[FLAT] * 4], max_actions=FEW_ROWS)  # to bar 6
+    assert bot.state[combo.F_FUNDS_WARN] == 0.0
+    assert bot.state[combo.F_FUNDS_EPISODE] == 1.0  # every poll armed, the 300 s one to come
+    bot, r = run([*START, DIP, *[FLAT] * 5], max_actions=FEW_ROWS)  # to bar 7
+    assert transitions(bot) == [(0, "user_start"), (2, "insufficient_funds")]
+    assert bot.state[combo.F_FUNDS_WARN] == 1.0
+    assert bot.state[combo.F_FUNDS_EPISODE] == 0.0
+    assert bot.metrics()["bot_state"] == "PAUSED"
+    assert len(r.orders) == 9
+
+
+def test_an_owed_300_s_poll_resumes_as_with_room_for_every_poll() -> None:
+    rows = [*START, DIP, FLAT, FLAT, UP, HOLD, HOLD, HOLD]  # funds back from bar 5
+    (b1, r1), (b2, r2) = run(rows, max_actions=FEW_ROWS), run(rows)
+    assert transitions(b1) == [
+        (0, "user_start"),
+        (2, "insufficient_funds"),
+        (7, "funds_available"),
+    ]
+    assert entries_placed(r1, 7) == [REFUSED_REST]
+    pd.testing.assert_frame_equal(r1.orders, r2.orders)
+    pd.testing.assert_frame_equal(r1.fills, r2.fills)
+    np.testing.assert_array_equal(b1.state, b2.state)
+
+
+def test_compiled_and_python_paths_agree_on_owed_polls() -> None:
+    rows = [*START, DIP, FLAT, FLAT, UP, HOLD, HOLD, HOLD]
+    (b1, r1), (b2, r2) = (
+        run(rows, mode=mode, max_actions=FEW_ROWS) for mode in ("compiled", "python")
+    )
+    pd.testing.assert_frame_equal(r1.orders, r2.orders)
+    pd.testing.assert_frame_equal(r1.fills, r2.fills)
+    np.testing.assert_array_equal(b1.state, b2.state)
+    assert transitions(b1)[-1] == (7, "funds_available")

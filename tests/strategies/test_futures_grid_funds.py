@@ -58,9 +58,17 @@ def fg2(**extra: object) -> FuturesGrid:
     )
 
 
-def run(bot: FuturesGrid, rows: list[Row], cash: float, mode: str = "auto") -> BacktestResult:
+def run(
+    bot: FuturesGrid, rows: list[Row], cash: float, mode: str = "auto", max_actions: int = 256
+) -> BacktestResult:
     result: BacktestResult = backtest(
-        bot, make_bars(rows), instrument=perp(3), cash=cash, close_at_end=False, mode=mode
+        bot,
+        make_bars(rows),
+        instrument=perp(3),
+        cash=cash,
+        close_at_end=False,
+        mode=mode,
+        max_actions=max_actions,
     )
     return result
 
@@ -115,8 +123,9 @@ def feed(
     code: float = 0.0,
     price: float = 0.0,
     equity: float = 0.0,
+    rows: int = 64,
 ) -> np.ndarray:
-    """Hand the kernel one event; the actions it wrote."""
+    """Hand the kernel one event with ``rows`` action rows; the actions it wrote."""
     row = np.zeros(K.N_EVENT)
     row[K.E_TYPE] = kind
     row[K.E_TIME] = time
@@ -126,7 +135,7 @@ def feed(
     row[K.E_EQUITY] = equity
     row[K.E_INST] = 0 if price > 0 else -1  # a timer names no instrument
     row[K.E_MARK] = price
-    actions = np.zeros((64, K.N_ACTION))
+    actions = np.zeros((rows, K.N_ACTION))
     n = int(futures_grid_on_event_nb(params, bot.state, row, actions))
     return actions[:n]
 
@@ -165,6 +174,32 @@ def test_a_poll_resumes_when_the_free_margin_covers_the_refused_orders() -> None
         (K.A_PLACE, 1, 110.0, 0.662, 1.0),
     ]
     assert not bot.funds_status()["paused_for_funds"]
+
+
+def test_polls_with_no_room_at_the_pause_are_armed_by_the_first_poll() -> None:
+    bot, params = started()
+    t = T0 + 120_000
+    acts = feed(bot, params, K.EV_CANCEL, t, tag=1.0, code=K.R_INSUFFICIENT_FUNDS, rows=2)
+    assert [(a[K.A_ID] - t, a[K.A_TAG]) for a in acts] == [(0, 2000), (15_000, 2001)]
+    acts = feed(bot, params, K.EV_TIMER, t, tag=2000)  # poll 0 fails and arms the rest
+    assert acts[:, K.A_KIND].tolist() == [K.A_SET_TIMER] * 4
+    assert (acts[:, K.A_ID] - t).tolist() == [30_000, 60_000, 120_000, 300_000]
+    assert acts[:, K.A_TAG].tolist() == [2002, 2003, 2004, 2005]
+    for due, tag in [(15_000, 2001), *zip(acts[:, K.A_ID] - t, acts[:, K.A_TAG], strict=True)]:
+        assert feed(bot, params, K.EV_TIMER, t + due, tag=tag).size == 0
+    f = bot.funds_status()  # the owed 300 s poll gave up
+    assert (f["funds_polling"], f["funds_poll_warnings"], f["paused_for_funds"]) == (False, 1, True)
+    assert bot.lifecycle_state.value == "PAUSED"
+
+
+def test_a_waiting_poll_with_no_room_for_the_owed_polls_gives_up_with_a_warning() -> None:
+    bot, params = started()
+    t = T0 + 120_000
+    acts = feed(bot, params, K.EV_CANCEL, t, tag=1.0, code=K.R_INSUFFICIENT_FUNDS, rows=1)
+    assert [(a[K.A_ID] - t, a[K.A_TAG]) for a in acts] == [(0, 2000)]
+    assert feed(bot, params, K.EV_TIMER, t, tag=2000, rows=0).size == 0  # no poll left to come
+    f = bot.funds_status()
+    assert (f["funds_polling"], f["funds_poll_warnings"], f["paused_for_funds"]) == (False, 1, True)
 
 
 # ------------------------------------------------------------------------------- backtests
@@ -343,3 +378,63 @@ def test_add_funds_is_refused_while_waiting_and_bad_amounts_are_errors() -> None
         fg1(add_funds={3: 0})
     with pytest.raises(ConfigError, match="add_funds"):
         fg1(add_funds={-1: 10})
+
+
+# Owed polls: FG2 started at 105 market-buys Q = 0.713 for all four cells (2.852); with 85 of
+# cash it fills 2.424 at bar 1 and the rest is refused: cells 0–2 get their closes (110, 121,
+# 133.1), cell 3 keeps 0.285 and waits. With max_actions=8 the closes take three rows, so the
+# pause arms the polls up to 120 s (bar 3) and owes the 300 s one (bar 6); poll 0 arms it.
+# Bar 5 rises to 115: cell 0's close fills and frees margin, so the 300 s poll resumes and the
+# rest (0.428) is bought at market.
+OWED_ROWS = 8
+RISE = [flat(105)] * 5 + [(105, 115, 105, 115), flat(115), flat(115)]
+
+
+def test_polls_with_too_few_action_rows_still_give_up_at_300_s() -> None:
+    bot = fg2()
+    run(bot, [flat(105)] * 6, cash=85, max_actions=OWED_ROWS)  # to bar 5
+    f = bot.funds_status()
+    assert (f["funds_polling"], f["funds_poll_warnings"]) == (True, 0)
+    bot = fg2()
+    r = run(bot, [flat(105)] * 7, cash=85, max_actions=OWED_ROWS)  # to bar 6
+    assert history(bot) == [(0, "ACTIVE", "user_start"), (1, "PAUSED", "insufficient_funds")]
+    f = bot.funds_status()
+    assert (f["funds_polling"], f["funds_poll_warnings"], f["paused_for_funds"]) == (False, 1, True)
+    assert r.orders[["price", "qty", "filled"]].fillna(0).values.tolist() == [
+        [0.0, 2.852, 2.424],
+        [110.0, 0.713, 0.0],
+        [121.0, 0.713, 0.0],
+        [133.1, 0.713, 0.0],
+    ]
+
+
+def test_an_owed_300_s_poll_resumes_as_with_room_for_every_poll() -> None:
+    few, room = fg2(), fg2()
+    r1 = run(few, RISE, cash=85, max_actions=OWED_ROWS)
+    r2 = run(room, RISE, cash=85)
+    assert history(few) == [
+        (0, "ACTIVE", "user_start"),
+        (1, "PAUSED", "insufficient_funds"),
+        (6, "ACTIVE", "funds_available"),
+    ]
+    assert placed(r1, 6) == [(1, "LIMIT", 100.0, 0.713, False), (1, "MARKET", None, 0.428, False)]
+    assert r1.fills[["bar", "qty", "price"]].values.tolist() == [
+        [1, 2.424, 105.0],
+        [5, 0.713, 110.0],
+        [7, 0.428, 115.0],
+    ]
+    pd.testing.assert_frame_equal(r1.orders, r2.orders)
+    pd.testing.assert_frame_equal(r1.fills, r2.fills)
+    assert few.funds_status() == room.funds_status()
+    np.testing.assert_array_equal(few.state, room.state)
+
+
+def test_parity_compiled_and_python_on_owed_polls() -> None:
+    compiled_bot, python_bot = fg2(), fg2()
+    compiled = run(compiled_bot, RISE, cash=85, mode="compiled", max_actions=OWED_ROWS)
+    python = run(python_bot, RISE, cash=85, mode="python", max_actions=OWED_ROWS)
+    assert compiled_bot.transitions()[-1]["trigger"] == "funds_available"
+    pd.testing.assert_frame_equal(compiled.orders, python.orders)
+    pd.testing.assert_frame_equal(compiled.fills, python.fills)
+    assert compiled_bot.transitions() == python_bot.transitions()
+    np.testing.assert_array_equal(compiled_bot.state, python_bot.state)
