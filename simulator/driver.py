@@ -19,6 +19,16 @@ class StrategyError(TradeTowerError):
     """A strategy's own code raised; the run stops and says where."""
 
 
+def actions_overflow(kernel: Callable[..., int], rows: int) -> StrategyError:
+    """A kernel asked for more action rows in one event than ``max_actions``; the helpers of
+    :mod:`tradetower.kernel_tools` counted the rows they had no room for without writing them."""
+    name = getattr(kernel, "__name__", "the strategy's kernel")
+    return StrategyError(
+        f"{name} needed more than max_actions={rows} action rows for one event; "
+        "raise max_actions (a backtest setting: backtest(..., max_actions=N))"
+    )
+
+
 class SimContext:
     """The simulator's :class:`~tradetower.strategy.StrategyContext`.
 
@@ -137,6 +147,8 @@ class SimContext:
     ) -> int:
         d = self._d
         n = int(kernel(params, state, event, d.actions[d.n_actions :]))
+        if d.n_actions + n > d.actions.shape[0]:
+            raise actions_overflow(kernel, d.actions.shape[0])
         d.n_actions += n
         return n
 
@@ -241,6 +253,8 @@ class Driver:
             if et == K.EV_BUFFER_FULL:
                 self.state = S.grow(self.state)
                 continue
+            if et == K.EV_ACTIONS_OVERFLOW:
+                raise actions_overflow(kernel, self.actions.shape[0])
             break
 
     def stop(self, close_positions: bool) -> None:

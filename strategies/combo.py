@@ -497,7 +497,7 @@ def _close_nb(
     pos = s[F_POS]
     if mode in (CL_CLOSE_TO_QUOTE, CL_LIQUIDATE) and pos > 0.0 and pos >= p[P_MIN_QTY]:
         n = place_nb(actions, n, 0, -p[P_DIR], K.MARKET, np.nan, pos, TAG_CLOSE, False, True)
-        if mode == CL_LIQUIDATE:
+        if mode == CL_LIQUIDATE and n <= actions.shape[0]:
             actions[n - 1, K.A_TIF] = K.IOC
         _seq_nb(s)
         return n

@@ -255,7 +255,8 @@ def _send_nb(
         return n, True
     row = n
     n = place_nb(actions, n, 0, direction, K.MARKET, np.nan, qty, SLICE_TAG, False, reduce)
-    actions[row, K.A_TIF] = K.IOC
+    if row < actions.shape[0]:
+        actions[row, K.A_TIF] = K.IOC
     state[S_COMMITTED] += qty
     state[S_INFLIGHT] += 1
     state[H.H_SEQ] += 1

@@ -61,6 +61,7 @@ EV_BAR: Final = 7
 EV_STOP: Final = 8
 EV_END: Final = 9  # internal: no more data
 EV_BUFFER_FULL: Final = 10  # internal: a log needs to grow before the run goes on
+EV_ACTIONS_OVERFLOW: Final = 11  # internal: a kernel returned more actions than its buffer holds
 
 # Event row columns
 E_TYPE: Final = 0

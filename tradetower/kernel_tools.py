@@ -44,6 +44,8 @@ def place_nb(
     reduce_only: bool,
 ) -> int:
     """Write a place-order action at ``row``; returns the next free row."""
+    if row >= actions.shape[0]:
+        return row + 1  # no room: counted, not written (the engine stops the run, naming it)
     a = actions[row]
     a[:] = 0.0
     a[K.A_KIND] = K.A_PLACE
@@ -61,6 +63,8 @@ def place_nb(
 @kernel_jit
 def cancel_tag_nb(actions: np.ndarray, row: int, inst: int, tag: float) -> int:
     """Cancel every open order of ``inst`` carrying ``tag`` (``inst`` < 0: any instrument)."""
+    if row >= actions.shape[0]:
+        return row + 1  # no room: counted, not written (the engine stops the run, naming it)
     a = actions[row]
     a[:] = 0.0
     a[K.A_KIND] = K.A_CANCEL
@@ -73,6 +77,8 @@ def cancel_tag_nb(actions: np.ndarray, row: int, inst: int, tag: float) -> int:
 @kernel_jit
 def cancel_all_nb(actions: np.ndarray, row: int, inst: int) -> int:
     """Cancel every open order of ``inst`` (``inst`` < 0: every instrument)."""
+    if row >= actions.shape[0]:
+        return row + 1  # no room: counted, not written (the engine stops the run, naming it)
     a = actions[row]
     a[:] = 0.0
     a[K.A_KIND] = K.A_CANCEL_ALL
@@ -85,6 +91,8 @@ def arm_cross_nb(
     actions: np.ndarray, row: int, inst: int, level: float, up: bool, tag: float
 ) -> int:
     """Arm a trigger that fires when the price crosses ``level`` (up, or down)."""
+    if row >= actions.shape[0]:
+        return row + 1  # no room: counted, not written (the engine stops the run, naming it)
     a = actions[row]
     a[:] = 0.0
     a[K.A_KIND] = K.A_ARM_CROSS
@@ -106,6 +114,8 @@ def arm_trailing_nb(
     tag: float,
 ) -> int:
     """Arm a trailing trigger ``distance`` (a fraction) from a running peak (long) or trough."""
+    if row >= actions.shape[0]:
+        return row + 1  # no room: counted, not written (the engine stops the run, naming it)
     a = actions[row]
     a[:] = 0.0
     a[K.A_KIND] = K.A_ARM_TRAILING
@@ -120,6 +130,8 @@ def arm_trailing_nb(
 @kernel_jit
 def disarm_tag_nb(actions: np.ndarray, row: int, tag: float) -> int:
     """Disarm every trigger carrying ``tag``."""
+    if row >= actions.shape[0]:
+        return row + 1  # no room: counted, not written (the engine stops the run, naming it)
     a = actions[row]
     a[:] = 0.0
     a[K.A_KIND] = K.A_DISARM
@@ -131,6 +143,8 @@ def disarm_tag_nb(actions: np.ndarray, row: int, tag: float) -> int:
 @kernel_jit
 def set_timer_nb(actions: np.ndarray, row: int, due_ms: float, tag: float) -> int:
     """Fire a timer event at ``due_ms`` (epoch ms), carrying ``tag``."""
+    if row >= actions.shape[0]:
+        return row + 1  # no room: counted, not written (the engine stops the run, naming it)
     a = actions[row]
     a[:] = 0.0
     a[K.A_KIND] = K.A_SET_TIMER

@@ -52,11 +52,14 @@ STATE_TYPE = _state_type()
     **NO_NRT,
 )
 def run_kernel_nb(st, kernel, kparams, kstate, ev, actions):  # type: ignore[no-untyped-def]
-    """Drive ``kernel`` until the data ends (EV_END) or a log must grow (EV_BUFFER_FULL)."""
+    """Drive ``kernel`` until the data ends (EV_END), a log must grow (EV_BUFFER_FULL), or the
+    kernel asked for more actions than ``actions`` holds (EV_ACTIONS_OVERFLOW)."""
     while True:
         et = next_event_nb(st, ev)
         if et == K.EV_END or et == K.EV_BUFFER_FULL:
             return et
         n = kernel(kparams, kstate, ev, actions)
+        if n > actions.shape[0]:
+            return K.EV_ACTIONS_OVERFLOW  # the rows past the buffer were never written
         if n > 0:
             apply_actions_nb(st, actions, n)

@@ -163,10 +163,16 @@ def run_into_nb(
         if et != K.EV_BUFFER_FULL:
             break
         st = grow_nb(st)
+    if et == K.EV_ACTIONS_OVERFLOW:
+        out[:] = np.nan  # the run cannot go on; its row says so instead of a wrong figure
+        return st
     ev[:] = 0.0
     ev[K.E_TYPE] = K.EV_STOP
     ev[K.E_BAR] = st.ohlcv.shape[0] - 1
     n_act = kernel(params, kstate, ev, actions)
+    if n_act > actions.shape[0]:
+        out[:] = np.nan
+        return st
     if n_act > 0:
         st = grow_nb(st)
         apply_actions_nb(st, actions, n_act)
