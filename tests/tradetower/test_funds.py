@@ -195,3 +195,21 @@ def test_each_episode_polls_on_tags_of_its_own() -> None:
     assert current == 32.0
     assert not is_funds_poll_nb(state, ep, timer(T0 + 300_000.0, 25.0), current)
     assert is_funds_poll_nb(state, ep, timer(T0 + 340_000.0, 37.0), current)
+
+
+@pytest.mark.nojit
+def test_owed_polls_are_reckoned_from_the_poll_s_due_time_not_its_bar() -> None:
+    """A simulated timer event carries its bar's open in E_TIME and its own due time in E_CODE:
+    a poll due 40 s into a one-minute bar arms the owed polls on the pause's true schedule."""
+    state = active_state(btd)
+    ep, resumed = btd.F_FUNDS_EPISODE, btd.F_FUNDS_RESUMED_T
+    paused_at = T0 + 40_000.0
+    actions = np.zeros((8, K.N_ACTION))
+    n = funds_pause_nb(state, ep, resumed, True, paused_at, actions, 5, btd.TAG_POLL)
+    assert n == 8
+    ev = timer(T0, btd.TAG_POLL)  # poll 0, delivered in the bar that opened at T0
+    ev[K.E_CODE] = paused_at
+    assert funds_poll_nb(state, ep, resumed, ev, btd.TAG_POLL, False) == POLL_WAIT
+    more = np.zeros((8, K.N_ACTION))
+    m = funds_arm_owed_nb(state, ep, ev, btd.TAG_POLL, more, 0)
+    assert [due - 40_000.0 for due, _ in polls_of(more, 0, m)] == [60_000.0, 120_000.0, 300_000.0]

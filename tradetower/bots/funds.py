@@ -105,7 +105,10 @@ def funds_arm_owed_nb(
         return n
     j = int(event[K.E_TAG] - tag_poll + 0.5)
     first = N_POLLS - owed
-    pause_ms = event[K.E_TIME] - POLLS_S[j] * 1000.0
+    # A timer event carries its due time in E_CODE (E_TIME is its bar's open): the schedule is
+    # reckoned from the poll's own due time, so owed polls land exactly where they would have.
+    due = event[K.E_CODE] if event[K.E_CODE] > 0.0 else event[K.E_TIME]
+    pause_ms = due - POLLS_S[j] * 1000.0
     n = _arm_polls_nb(state, at, pause_ms, first, actions, n, tag_poll)
     if int(state[at + FD_EPISODE]) - 1 == owed and j == first - 1:
         # the last armed poll, and still no room: no poll is left to come
