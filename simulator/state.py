@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from tradetower.domain.bars import outward_float32
+
 # --- simulation parameters (float64 vector) ---
 P_CASH0 = 0
 P_SLIP_MODE = 1  # 0 none, 1 fixed bps, 2 volume based
@@ -192,8 +194,8 @@ class SimState(NamedTuple):
     rate: np.ndarray  # f8[RT_RING + max orders per minute]: the rate limiter (tradetower.risk_nb)
     monitor: np.ndarray  # f8[N_MONITOR]: the intra-trade monitor (tradetower.risk_nb)
     risk_log: np.ndarray  # f8[rows, N_RISK_LOG]: two rows a day plus room, never grows
-    lows: np.ndarray  # f8[n]: one instrument's lows, contiguous (the skip loop's stream); f8[0]
-    highs: np.ndarray  # f8[n]: its highs likewise
+    lows: np.ndarray  # f4[n]: one instrument's lows rounded down (the skip loop's stream); f4[0]
+    highs: np.ndarray  # f4[n]: its highs rounded up (tradetower.domain.bars.outward_float32)
 
 
 def allocate(
@@ -229,17 +231,16 @@ def allocate(
 
 
 def lows_highs(ohlcv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One instrument's lows and highs as contiguous arrays (empty for several instruments).
+    """One instrument's lows and highs as contiguous float32 arrays rounded outwards (empty for
+    several instruments).
 
-    The skip loop reads them for every bar it passes: two dense streams instead of the strided
-    rows of ``ohlcv``, less than half the memory traffic. A sweep computes them once for all
-    of its runs."""
+    The skip loop reads them for every bar it passes: two dense float32 streams instead of the
+    strided float64 rows of ``ohlcv``, a quarter of the memory traffic, with the same decisions
+    (:func:`tradetower.domain.bars.outward_float32`). A sweep computes them once for all of its
+    runs (``MarketData.streams``)."""
     if ohlcv.shape[1] != 1:
-        return np.zeros(0), np.zeros(0)
-    return (
-        np.ascontiguousarray(ohlcv[:, 0, 2], dtype=np.float64),
-        np.ascontiguousarray(ohlcv[:, 0, 1], dtype=np.float64),
-    )
+        return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32)
+    return outward_float32(ohlcv[:, 0, 2], down=True), outward_float32(ohlcv[:, 0, 1], down=False)
 
 
 def grow(state: SimState) -> SimState:

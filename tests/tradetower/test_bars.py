@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from tradetower.domain.bars import MarketData, read_bars, validate_bars
+from tradetower.domain.bars import MarketData, outward_float32, read_bars, validate_bars
 from tradetower.errors import DataValidationError
 
 pytestmark = pytest.mark.nojit
@@ -240,3 +242,21 @@ def test_last_close_of_an_instrument_without_bars_is_none() -> None:
     index = pd.date_range("2024-01-01", periods=3, freq="1min", tz="UTC")
     market = MarketData(("A",), index, np.full((3, 1, 5), np.nan))
     assert market.last_close() is None
+
+
+@given(st.lists(st.floats(min_value=1e-30, max_value=1e30), min_size=1, max_size=50))
+def test_outward_float32_never_narrows_a_bar(values: list[float]) -> None:
+    """Lows round down and highs round up, each to the nearest float32 on that side."""
+    wide = np.asarray(values, dtype=np.float64)
+    lows = outward_float32(wide, down=True).astype(np.float64)
+    highs = outward_float32(wide, down=False).astype(np.float64)
+    assert (lows <= wide).all() and (highs >= wide).all()
+    up_one = np.nextafter(lows.astype(np.float32), np.float32(np.inf)).astype(np.float64)
+    down_one = np.nextafter(highs.astype(np.float32), np.float32(-np.inf)).astype(np.float64)
+    assert (up_one > wide).all() and (down_one < wide).all()  # nothing tighter on that side
+
+
+def test_outward_float32_keeps_missing_bars_missing() -> None:
+    out = outward_float32(np.array([1.5, np.nan, 0.1]), down=True)
+    assert out.dtype == np.float32 and np.isnan(out[1]) and out[0] == 1.5
+    assert float(out[2]) <= 0.1
