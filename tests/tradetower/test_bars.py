@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradetower.domain.bars import MarketData, outward_float32, read_bars, validate_bars
@@ -244,6 +244,7 @@ def test_last_close_of_an_instrument_without_bars_is_none() -> None:
     assert market.last_close() is None
 
 
+@settings(deadline=None)  # the first example loads the compiled function
 @given(st.lists(st.floats(min_value=1e-30, max_value=1e30), min_size=1, max_size=50))
 def test_outward_float32_never_narrows_a_bar(values: list[float]) -> None:
     """Lows round down and highs round up, each to the nearest float32 on that side."""
@@ -260,3 +261,12 @@ def test_outward_float32_keeps_missing_bars_missing() -> None:
     out = outward_float32(np.array([1.5, np.nan, 0.1]), down=True)
     assert out.dtype == np.float32 and np.isnan(out[1]) and out[0] == 1.5
     assert float(out[2]) <= 0.1
+
+
+def test_outward_float32_steps_zero_and_out_of_range_values_properly() -> None:
+    values = np.array([-1e-50, 1e-50, 1e39, -1e39, -0.1, 0.1])
+    lows = outward_float32(values, down=True).astype(np.float64)
+    highs = outward_float32(values, down=False).astype(np.float64)
+    assert (lows <= values).all() and (highs >= values).all()
+    assert lows[0] < 0.0 and highs[1] > 0.0  # past zero by the smallest float32 step
+    assert lows[2] == np.finfo(np.float32).max and highs[3] == -np.finfo(np.float32).max

