@@ -34,12 +34,15 @@ WORKERS = 2
 
 
 def space(first_close: float, combos: int) -> list[str]:
-    """``combos`` grid combinations (a multiple of 200: 20 lower x 10 upper bounds)."""
-    levels = max(1, combos // 200)
+    """``combos`` grid combinations (a multiple of 200: 20 lower x 10 upper bounds). The level
+    counts spread evenly over 10-59 whatever their number, so a smaller sweep has the same mix
+    of quiet and busy grids as the 10,000 one (1,000 combinations: 10, 20, 30, 40, 50)."""
+    n_levels = min(50, max(1, combos // 200))
+    step = 50 // n_levels
     lo = [round(first_close * (0.80 + 0.005 * j), 4) for j in range(20)]
     hi = [round(first_close * (1.05 + 0.01 * j), 4) for j in range(10)]
     return [
-        f"grid_levels=10:{9 + levels}:1",
+        f"grid_levels=10:{10 + step * (n_levels - 1)}:{step}",
         "low_price=" + ",".join(map(str, lo)),
         "high_price=" + ",".join(map(str, hi)),
     ]
