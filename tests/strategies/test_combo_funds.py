@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_bars
+from test_combo import C_CFG, INST
 
 import strategies.combo as combo
 from simulator import backtest
@@ -20,28 +21,8 @@ from simulator.result import BacktestResult
 from strategies.combo import Combo
 from tradetower import kernel_abi as K
 from tradetower.bots import codes as C
-from tradetower.domain.instrument import Instrument
 
-INST = Instrument(
-    symbol="X-PERP",
-    asset_class="CRYPTO_FUTURES",
-    tick=0.01,
-    lot=0.0001,
-    maker_fee=0.0002,
-    taker_fee=0.0005,
-    leverage=10,
-    margin=True,
-)
-CFG: dict[str, object] = {
-    "leverage": 10,
-    "base_order_amount": 40,
-    "averaging_orders_amount": 60,
-    "averaging_orders_quantity": 2,
-    "averaging_orders_step": 1,
-    "grid_levels": 3,
-    "stop_loss_pct": 5,
-    "liquidation_buffer": 5,
-}
+CFG = C_CFG  # the C1 configuration of test_combo
 CASH = 50.0
 START = [(100.0, 100.0, 100.0, 100.0), (100.0, 100.2, 99.8, 100.0)]  # the base fills @100
 DIP = (100.0, 100.1, 98.9, 99.0)  # bar 2: the DCA @99 fills 0.617, the rest is refused

@@ -8,6 +8,7 @@ and a limit fills at its price when the bar's path reaches it.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,7 +60,7 @@ def placed(r: BacktestResult, bar: int) -> list[tuple[int, str, float | None, fl
     ]
 
 
-def fg1() -> FuturesGrid:
+def fg1(**extra: Any) -> FuturesGrid:
     return FuturesGrid(
         direction="NEUTRAL",
         grid_mode="ARITHMETIC",
@@ -68,6 +69,7 @@ def fg1() -> FuturesGrid:
         grid_quantity=5,
         investment=100,
         leverage=5,
+        **extra,
     )
 
 

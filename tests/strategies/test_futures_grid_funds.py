@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_bars
+from test_futures_grid import fg1
 
 from simulator import backtest
 from simulator.result import BacktestResult
@@ -330,19 +331,6 @@ def test_parity_compiled_and_python_on_a_funds_case() -> None:
 
 
 # ------------------------------------------------------------------------------- add funds
-
-
-def fg1(**extra: object) -> FuturesGrid:
-    return FuturesGrid(
-        direction="NEUTRAL",
-        grid_mode="ARITHMETIC",
-        low_price=90,
-        high_price=110,
-        grid_quantity=5,
-        investment=100,
-        leverage=5,
-        **extra,  # type: ignore[arg-type]
-    )
 
 
 def test_add_funds_re_sizes_q_and_re_places_every_order() -> None:

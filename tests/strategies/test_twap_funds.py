@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_bars
+from test_twap import PERP, X_USD
 
 from simulator import backtest
 from simulator.result import BacktestResult
@@ -27,18 +28,6 @@ from tradetower import kernel_abi as K
 from tradetower.bots import codes as C
 from tradetower.domain.instrument import Instrument
 
-X_USD = Instrument(symbol="X/USD", tick=0.01, lot=0.0001, maker_fee=0.001, taker_fee=0.001)
-PERP = Instrument(
-    symbol="X-PERP",
-    asset_class="CRYPTO_FUTURES",
-    tick=0.01,
-    lot=0.001,
-    min_notional=0.5,
-    maker_fee=0.0002,
-    taker_fee=0.0005,
-    leverage=5,
-    margin=True,
-)
 T0 = 1_704_067_200_000.0  # 2024-01-01 00:00 UTC, epoch ms
 MINUTE = 60_000.0
 
