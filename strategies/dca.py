@@ -1960,6 +1960,7 @@ class Dca(BotStrategy):
                 "investment": inv,
                 "reinvested": float(s[S_REINVESTED]),
                 "funds_added": float(s[S_ADDED]),
+                "funds_pauses": int(s[S_FUNDS + FD_PAUSES]),
                 "trailing_tp_activations": int(s[S_TRAILING_TP_COUNT]),
                 "skipped_min": int(s[S_SKIPPED_MIN]),
                 "signals_ignored": int(s[S_IGNORED]),

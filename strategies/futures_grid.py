@@ -1234,6 +1234,7 @@ class FuturesGrid(BotStrategy):
                 "out_of_range": bool(s[S_OUT] != 0),
                 "range_exits": int(s[S_RANGE_EXITS]),
                 "liquidated": bool(s[S_LIQUIDATED]),
+                "funds_pauses": int(s[S_FUNDS_PAUSES]),
                 "dust": float(s[S_DUST]),
                 "rejected_orders": int(s[S_N_REJECTED]),
                 "error_too_small": bool(s[S_ERROR] == ERR_TOO_SMALL),

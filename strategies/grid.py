@@ -1892,6 +1892,7 @@ class Grid(BotStrategy):
                 "external_cancels": int(s[F_N_EXT_CANCEL]),
                 "dust_base": float(s[F_CLOSE_DUST]),
                 "add_funds_count": int(s[F_N_ADD_FUNDS]),
+                "funds_pauses": int(s[F_FUNDS_PAUSES]),
                 "funds_poll_warnings": int(s[F_N_FUNDS_WARN]),
                 "notifications": [name for name, f in NOTIFICATIONS if s[f] > 0],
             }

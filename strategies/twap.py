@@ -707,6 +707,7 @@ class Twap(BotStrategy):
                 "slices_skipped_min": int(s[S_N_SKIPPED_MIN]),
                 "slices_unfilled": int(s[S_N_UNFILLED]),
                 "slices_missed": int(s[S_N_MISSED]),
+                "funds_pauses": int(s[S_FUNDS_PAUSES]),
                 "twap_fees": float(s[H.H_FEES]),
                 "error_no_position": bool(s[S_ERROR] == ERR_NO_POSITION),
             }
