@@ -146,7 +146,7 @@ def test_partial_fills_place_the_close_only_after_the_full_fill() -> None:
     assert r.metrics["cycles"] == 1
 
 
-def fg2(**extra: float) -> FuturesGrid:
+def fg2(**extra: Any) -> FuturesGrid:
     return FuturesGrid(
         direction="LONG",
         grid_mode="GEOMETRIC",

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_bars
-from test_futures_grid import fg1
+from test_futures_grid import fg1, fg2, flat, perp
 
 from simulator import backtest
 from simulator.result import BacktestResult
@@ -22,41 +22,10 @@ from strategies.futures_grid import FuturesGrid, futures_grid_on_event_nb
 from tradetower import kernel_abi as K
 from tradetower.bots import codes as C
 from tradetower.domain.bars import MarketData
-from tradetower.domain.instrument import Instrument
 from tradetower.errors import ConfigError
 
 Row = tuple[float, float, float, float]
 BUY_110: tuple[int, str, float | None, float, bool] = (1, "LIMIT", 110.0, 0.662, False)
-
-
-def perp(leverage: float) -> Instrument:
-    return Instrument(
-        symbol="X-PERP",
-        asset_class="CRYPTO_FUTURES",
-        tick=0.01,
-        lot=0.001,
-        maker_fee=0.0002,
-        taker_fee=0.0005,
-        leverage=leverage,
-        margin=True,
-    )
-
-
-def flat(price: float) -> Row:
-    return (price, price, price, price)
-
-
-def fg2(**extra: object) -> FuturesGrid:
-    return FuturesGrid(
-        direction="LONG",
-        grid_mode="GEOMETRIC",
-        low_price=100,
-        high_price=146.41,
-        grid_quantity=5,
-        investment=100,
-        leverage=3,
-        **extra,  # type: ignore[arg-type]
-    )
 
 
 def run(
