@@ -104,6 +104,29 @@ def is_quiet_nb(st: S.SimState, t: int) -> bool:
     return True
 
 
+SKIP_CHUNK = 64  # bars the stream test takes at once: no early exit inside, so it vectorises
+
+
+@kernel_jit_inline
+def skip_stream_nb(
+    lows: np.ndarray, highs: np.ndarray, lo: float, hi: float, t: int, limit: int
+) -> int:
+    """The first bar from t (before ``limit``) whose low reaches ``lo`` or high reaches ``hi``,
+    else ``limit``. Whole chunks are tested first; the chunk that holds the bar is walked."""
+    while t + SKIP_CHUNK <= limit:
+        base = np.uint64(t)  # unsigned indices: no negative-index wrap, so LLVM vectorises
+        reached = np.int64(0)
+        for u in range(SKIP_CHUNK):
+            at = base + np.uint64(u)
+            reached |= np.int64(lows[at] <= lo) | np.int64(highs[at] >= hi)
+        if reached:
+            break
+        t += SKIP_CHUNK
+    while t < limit and lows[t] > lo and highs[t] < hi:
+        t += 1
+    return t
+
+
 @kernel_jit
 def skip_quiet_nb(st: S.SimState, t: int) -> int:
     """The first bar from t on that :func:`is_quiet_nb` does not call quiet, or a bar where
@@ -130,11 +153,7 @@ def skip_quiet_nb(st: S.SimState, t: int) -> int:
     funding = st.funding.shape[0] > 0
     if k == 1 and not signals and not funding and st.lows.shape[0] >= limit:
         # One instrument: stream its contiguous lows and highs (built by ``S.allocate``).
-        lo = st.bounds[0, 0]
-        hi = st.bounds[0, 1]
-        while t < limit and st.lows[t] > lo and st.highs[t] < hi:
-            t += 1
-        return t
+        return skip_stream_nb(st.lows, st.highs, st.bounds[0, 0], st.bounds[0, 1], t, limit)
     while t < limit:
         for i in range(k):
             if st.ohlcv[t, i, 2] <= st.bounds[i, 0] or st.ohlcv[t, i, 1] >= st.bounds[i, 1]:

@@ -16,7 +16,7 @@ from simulator.nb.compiled import KERNEL_TYPE, run_kernel_nb
 from simulator.nb.loop import finish_nb
 from simulator.nb.orders import apply_actions_nb
 from tradetower import kernel_abi as K
-from tradetower.jit_options import kernel_jit
+from tradetower.jit_options import kernel_jit, kernel_jit_inline
 
 M_FINAL_EQUITY = 0
 M_RETURN_PCT = 1
@@ -50,45 +50,88 @@ def write_metrics_nb(st: S.SimState, eq: float, worst: float, in_pos: int, out: 
     out[M_EXPOSURE_PCT] = in_pos / st.ohlcv.shape[0] * 100.0
 
 
+CHUNK = 32  # bars a reduction or skip step tests at once (one or two SIMD registers of them)
+
+
+@kernel_jit_inline
+def last_close_nb(close_px: np.ndarray, start: int, end: int, close: float) -> float:
+    """The last non-NaN close of bars start..end-1, else ``close``."""
+    for u in range(end - 1, start - 1, -1):
+        c = close_px[u]
+        if c == c:
+            return c
+    return close
+
+
 @kernel_jit
 def reduce_one_nb(st: S.SimState, close_px: np.ndarray, out: np.ndarray) -> None:
-    """:func:`reduce_metrics_nb` for one instrument without funding, in one tight pass: the
-    same figures, bit for bit (a drawdown is divided out only when it may be a new worst)."""
+    """:func:`reduce_metrics_nb` for one instrument without funding: the same figures, bit for
+    bit, without visiting every bar. Between two fills the cash and position are fixed, so
+    flat stretches are settled at once, and a held stretch goes ``CHUNK`` bars at a time: a
+    chunk where no bar's equity sets a new peak or may be a new worst drawdown (a little
+    slack kept) changes nothing and is passed after one branch-free test of its bars."""
     n = st.ohlcv.shape[0]
     cash = st.params[S.P_CASH0]
     pos = 0.0
     close = 0.0
     nf = st.counters[S.C_N_FILLS]
     j = 0
-    next_fill = int(st.fills[0, S.F_BAR]) if nf > 0 else n
     peak = -np.inf
     worst = 0.0
-    below = -np.inf  # equity under this may set a new worst drawdown (a little slack kept)
+    below = -np.inf  # equity under this may set a new worst drawdown
     in_pos = 0
-    eq = cash
-    for t in range(n):
-        if t == next_fill:
-            while j < nf and st.fills[j, S.F_BAR] == t:
-                signed = st.fills[j, S.F_SIDE] * st.fills[j, S.F_QTY]
-                cash -= signed * st.fills[j, S.F_PRICE] + st.fills[j, S.F_FEE]
-                pos += signed
-                j += 1
-            next_fill = int(st.fills[j, S.F_BAR]) if j < nf else n
-        c = close_px[t]
-        if c == c:
-            close = c
-        eq = cash
-        if abs(pos) > 1e-12:
-            eq += pos * close
-            in_pos += 1
-        if eq > peak:
-            peak = eq
-            below = peak * (1.0 + worst) + peak * 1e-9 if peak > 0 else -np.inf
-        if eq < below:
-            dd = eq / peak - 1.0
-            if dd < worst:
-                worst = dd
-                below = peak * (1.0 + worst) + peak * 1e-9
+    t = 0
+    while t < n:
+        while j < nf and st.fills[j, S.F_BAR] == t:
+            signed = st.fills[j, S.F_SIDE] * st.fills[j, S.F_QTY]
+            cash -= signed * st.fills[j, S.F_PRICE] + st.fills[j, S.F_FEE]
+            pos += signed
+            j += 1
+        end = int(st.fills[j, S.F_BAR]) if j < nf else n
+        end = max(end, t + 1)
+        if abs(pos) <= 1e-12:  # flat: every bar's equity is the cash
+            close = last_close_nb(close_px, t, end, close)
+            if cash > peak:
+                peak = cash
+                below = peak * (1.0 + worst) + peak * 1e-9 if peak > 0 else -np.inf
+            if cash < below:
+                dd = cash / peak - 1.0
+                if dd < worst:
+                    worst = dd
+                    below = peak * (1.0 + worst) + peak * 1e-9
+            t = end
+            continue
+        in_pos += end - t
+        while t < end:
+            if t + CHUNK <= end:
+                base = np.uint64(t)  # unsigned indices: no negative-index wrap, vectorises
+                acts = np.int64(0)
+                for u in range(CHUNK):
+                    c = close_px[base + np.uint64(u)]
+                    e = cash + pos * c
+                    acts |= np.int64(e > peak) | np.int64(e < below)
+                if acts == 0:  # (a bar without a close repeats the equity of the one before)
+                    close = last_close_nb(close_px, t, t + CHUNK, close)
+                    t += CHUNK
+                    continue
+                stop = t + CHUNK
+            else:
+                stop = end
+            for u in range(t, stop):
+                c = close_px[u]
+                if c == c:
+                    close = c
+                eq = cash + pos * close
+                if eq > peak:
+                    peak = eq
+                    below = peak * (1.0 + worst) + peak * 1e-9 if peak > 0 else -np.inf
+                if eq < below:
+                    dd = eq / peak - 1.0
+                    if dd < worst:
+                        worst = dd
+                        below = peak * (1.0 + worst) + peak * 1e-9
+            t = stop
+    eq = cash + pos * close if abs(pos) > 1e-12 else cash
     write_metrics_nb(st, eq, worst, in_pos, out)
 
 
