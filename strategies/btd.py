@@ -84,6 +84,7 @@ from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import Instrument, _decimals
 from tradetower.errors import ConfigError
+from tradetower.jit_options import NO_NRT, kernel_jit
 from tradetower.kernel_signature import KERNEL_SIGNATURE
 from tradetower.kernel_tools import (
     arm_cross_nb,
@@ -342,13 +343,13 @@ class BtdConfig(FrozenConfig):
 # ------------------------------------------------------------------------ kernel helpers
 
 
-@njit(cache=True)
+@kernel_jit
 def _tick(params: np.ndarray, price: float) -> float:
     """Half-up to the tick (the venue's own rounding)."""
     return round_price_nb(price, params[P_TICK], params[P_TICK_DEC])
 
 
-@njit(cache=True)
+@kernel_jit
 def _lot(params: np.ndarray, qty: float) -> float:
     """Down to the lot step."""
     if qty <= 0.0:
@@ -356,35 +357,35 @@ def _lot(params: np.ndarray, qty: float) -> float:
     return floor_qty_nb(qty, params[P_LOT], params[P_LOT_DEC])
 
 
-@njit(cache=True)
+@kernel_jit
 def _meets_min(params: np.ndarray, qty: float, price: float) -> bool:
     return meets_min_nb(qty, price, params[P_MIN_QTY], params[P_MIN_NOTIONAL])
 
 
-@njit(cache=True)
+@kernel_jit
 def _n(params: np.ndarray) -> int:
     return int(params[P_N])
 
 
-@njit(cache=True)
+@kernel_jit
 def _cell(params: np.ndarray, arr: int, k: int) -> int:
     """State index of cell ``k`` in per-cell array ``arr``."""
     n = _n(params)
     return A_LEV + n + arr * n + k
 
 
-@njit(cache=True)
+@kernel_jit
 def _tag(state: np.ndarray, k: int) -> float:
     return float(CELL_TAG0 + k - state[F_OFFSET])
 
 
-@njit(cache=True)
+@kernel_jit
 def _running(state: np.ndarray) -> bool:
     s = int(state[H.H_STATE])
     return s == C.ACTIVE or s == C.TRAILING
 
 
-@njit(cache=True)
+@kernel_jit
 def _book_fill(state: np.ndarray, event: np.ndarray) -> None:
     qty = event[K.E_QTY]
     px = event[K.E_PRICE]
@@ -398,7 +399,7 @@ def _book_fill(state: np.ndarray, event: np.ndarray) -> None:
     state[H.H_FEES] += fee
 
 
-@njit(cache=True)
+@kernel_jit
 def _committed_base(params: np.ndarray, state: np.ndarray, skip: int) -> float:
     """Base owed to resting or deferred sells (and market sales in flight)."""
     total = 0.0
@@ -412,7 +413,7 @@ def _committed_base(params: np.ndarray, state: np.ndarray, skip: int) -> float:
     return total
 
 
-@njit(cache=True)
+@kernel_jit
 def _reset_phase(params: np.ndarray, state: np.ndarray, k: int) -> None:
     state[_cell(params, C_TARGET, k)] = 0.0
     state[_cell(params, C_FILLED, k)] = 0.0
@@ -420,7 +421,7 @@ def _reset_phase(params: np.ndarray, state: np.ndarray, k: int) -> None:
     state[_cell(params, C_FEE, k)] = 0.0
 
 
-@njit(cache=True)
+@kernel_jit
 def _place_cell(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, k: int) -> int:
     """Send the order cell ``k`` owes; deferred (pending) while the bot is not running."""
     cs = state[_cell(params, C_STATE, k)]
@@ -458,7 +459,7 @@ def _place_cell(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: i
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _cancel_cell(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, k: int) -> int:
     if state[_cell(params, C_LIVE, k)] > 0:
         n = cancel_tag_nb(actions, n, 0, _tag(state, k))
@@ -467,7 +468,7 @@ def _cancel_cell(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: 
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _arm_sl(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
     if params[P_SL] < 0.0:
         return n
@@ -479,7 +480,7 @@ def _arm_sl(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) 
     return arm_cross_nb(actions, n, 0, level, True, TAG_SL)
 
 
-@njit(cache=True)
+@kernel_jit
 def _send_init_sale(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
     state[F_INIT_RETRY] = 0.0
     state[F_INIT_ACTIVE] = 1.0
@@ -490,7 +491,7 @@ def _send_init_sale(params: np.ndarray, state: np.ndarray, actions: np.ndarray, 
     )
 
 
-@njit(cache=True)
+@kernel_jit
 def _flush(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
     """Send every deferred order (after a resume)."""
     if state[F_INIT_RETRY] > 0:
@@ -501,7 +502,7 @@ def _flush(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _start(params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray) -> int:
     nl = _n(params)
     price = event[K.E_PRICE]
@@ -558,7 +559,7 @@ def _start(params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np
     return _arm_sl(params, state, actions, n)
 
 
-@njit(cache=True)
+@kernel_jit
 def _init_sale_done(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
     """Share the initial sale's proceeds among the buy cells and place their buys."""
     state[F_INIT_ACTIVE] = 0.0
@@ -579,7 +580,7 @@ def _init_sale_done(params: np.ndarray, state: np.ndarray, actions: np.ndarray, 
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _start_closing(
     params: np.ndarray,
     state: np.ndarray,
@@ -625,7 +626,7 @@ def _start_closing(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _finish(state: np.ndarray) -> None:
     state[F_CLOSE_ACTIVE] = 0.0
     if state[F_CLOSE_MODE] == MODE_TO_BASE:
@@ -635,7 +636,7 @@ def _finish(state: np.ndarray) -> None:
     H.finish_closing_nb(state)
 
 
-@njit(cache=True)
+@kernel_jit
 def _trail(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int
 ) -> int:
@@ -682,7 +683,7 @@ def _trail(
     return _trail_done(params, state, actions, n)
 
 
-@njit(cache=True)
+@kernel_jit
 def _trail_done(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
     state[F_TRAIL_ACTIVE] = 0.0
     state[_cell(params, C_U, 0)] += state[F_TRAIL_VALUE]
@@ -691,7 +692,7 @@ def _trail_done(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: i
     return _place_cell(params, state, actions, n, 0)
 
 
-@njit(cache=True)
+@kernel_jit
 def _complete_cell(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int, k: int
 ) -> int:
@@ -733,7 +734,7 @@ def _complete_cell(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _cell_index(params: np.ndarray, state: np.ndarray, tag: float) -> int:
     if tag < CELL_TAG0 - state[F_OFFSET] - 0.5:
         return -1
@@ -743,7 +744,7 @@ def _cell_index(params: np.ndarray, state: np.ndarray, tag: float) -> int:
     return k
 
 
-@njit(cache=True)
+@kernel_jit
 def _af_done(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
     """The add-funds sale is done: its proceeds go to the buy cells, which re-place."""
     state[F_AF_ACTIVE] = 0.0
@@ -760,7 +761,7 @@ def _af_done(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int)
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _add_funds(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int
 ) -> int:
@@ -809,7 +810,7 @@ def _add_funds(
     return _af_done(params, state, actions, n)
 
 
-@njit(cache=True)
+@kernel_jit
 def _funds_pause(state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int) -> int:
     """A refusal for funds: pause (once per episode) and poll the balance."""
     return funds_pause_nb(
@@ -824,7 +825,7 @@ def _funds_pause(state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: i
     )
 
 
-@njit(cache=True)
+@kernel_jit
 def _funds_there(params: np.ndarray, state: np.ndarray, event: np.ndarray) -> bool:
     """Do the free quote and the base not held by live sells cover the deferred orders?"""
     quote = 0.0
@@ -849,7 +850,7 @@ def _funds_there(params: np.ndarray, state: np.ndarray, event: np.ndarray) -> bo
     return bool(event[K.E_FREE] >= quote - 1e-9 and state[F_POS] - held >= base - 1e-12)
 
 
-@njit(cache=True)
+@kernel_jit
 def _resume(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int, why: int
 ) -> int:
@@ -863,7 +864,7 @@ def _resume(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _on_fill(params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray) -> int:
     _book_fill(state, event)
     tag = event[K.E_TAG]
@@ -905,7 +906,7 @@ def _on_fill(params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: 
     return _complete_cell(params, state, event, actions, n, k)
 
 
-@njit(cache=True)
+@kernel_jit
 def _on_cancel(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray
 ) -> int:
@@ -959,7 +960,7 @@ def _on_cancel(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _on_signal(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray
 ) -> int:
@@ -983,7 +984,7 @@ def _on_signal(
     return 0
 
 
-@njit(cache=True)
+@kernel_jit
 def _on_timer(params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray) -> int:
     """A balance poll of the current funds episode (those of earlier ones carry other tags)."""
     tag_poll = episode_poll_tag_nb(state, F_FUNDS_EPISODE, TAG_POLL)
@@ -998,7 +999,7 @@ def _on_timer(params: np.ndarray, state: np.ndarray, event: np.ndarray, actions:
     return 0
 
 
-@njit(KERNEL_SIGNATURE, cache=True)
+@njit(KERNEL_SIGNATURE, cache=True, **NO_NRT)
 def btd_on_event_nb(params, state, event, actions):  # type: ignore[no-untyped-def]
     et = int(event[K.E_TYPE])
     state[H.H_BAR] = event[K.E_BAR]

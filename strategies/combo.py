@@ -48,6 +48,7 @@ from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import Instrument, _decimals
 from tradetower.errors import ConfigError
+from tradetower.jit_options import NO_NRT, kernel_jit
 from tradetower.kernel_signature import KERNEL_SIGNATURE
 from tradetower.kernel_tools import (
     arm_cross_nb,
@@ -197,7 +198,7 @@ EPS = 1e-9
 
 
 # --------------------------------------------------------------------------- numeric helpers
-@njit(cache=True)
+@kernel_jit
 def _tick_nb(price: float, p: np.ndarray) -> float:
     tick = p[P_TICK]
     if tick <= 0.0:
@@ -205,7 +206,7 @@ def _tick_nb(price: float, p: np.ndarray) -> float:
     return round_price_nb(price, tick, p[P_TICK_DEC])
 
 
-@njit(cache=True)
+@kernel_jit
 def _lot_nb(qty: float, p: np.ndarray) -> float:
     lot = p[P_LOT]
     if lot <= 0.0:
@@ -213,7 +214,7 @@ def _lot_nb(qty: float, p: np.ndarray) -> float:
     return floor_qty_nb(qty, lot, p[P_LOT_DEC])
 
 
-@njit(cache=True)
+@kernel_jit
 def _clean_nb(qty: float, p: np.ndarray) -> float:
     """A sum of lot multiples, rid of float noise."""
     lot = p[P_LOT]
@@ -222,12 +223,12 @@ def _clean_nb(qty: float, p: np.ndarray) -> float:
     return round(np.floor(qty / lot + 0.5) * lot, int(p[P_LOT_DEC]))
 
 
-@njit(cache=True)
+@kernel_jit
 def _meets_min_nb(qty: float, price: float, p: np.ndarray) -> bool:
     return qty > 0.0 and qty >= p[P_MIN_QTY] and qty * price >= p[P_MIN_NOTIONAL] - 1e-12
 
 
-@njit(cache=True)
+@kernel_jit
 def _seq_nb(s: np.ndarray) -> float:
     q = s[H.H_SEQ]
     s[H.H_SEQ] = q + 1.0
@@ -235,7 +236,7 @@ def _seq_nb(s: np.ndarray) -> float:
 
 
 # ------------------------------------------------------------------------------ DCA slots
-@njit(cache=True)
+@kernel_jit
 def _free_slot_nb(p: np.ndarray, s: np.ndarray) -> int:
     for k in range(int(p[P_N_SLOTS])):
         if s[SLOT0 + k * SLOT_W + DS_STATUS] == 0.0:
@@ -243,7 +244,7 @@ def _free_slot_nb(p: np.ndarray, s: np.ndarray) -> int:
     return -1
 
 
-@njit(cache=True)
+@kernel_jit
 def _slot_by_tag_nb(p: np.ndarray, s: np.ndarray, tag: float) -> int:
     for k in range(int(p[P_N_SLOTS])):
         b = SLOT0 + k * SLOT_W
@@ -252,7 +253,7 @@ def _slot_by_tag_nb(p: np.ndarray, s: np.ndarray, tag: float) -> int:
     return -1
 
 
-@njit(cache=True)
+@kernel_jit
 def _lowest_slot_nb(p: np.ndarray, s: np.ndarray, status: float) -> int:
     """The resting DCA farthest from the price (LONG: lowest, SHORT: highest); -1 if none."""
     d = p[P_DIR]
@@ -269,13 +270,13 @@ def _lowest_slot_nb(p: np.ndarray, s: np.ndarray, status: float) -> int:
     return best
 
 
-@njit(cache=True)
+@kernel_jit
 def _free_all_slots_nb(p: np.ndarray, s: np.ndarray) -> None:
     for k in range(int(p[P_N_SLOTS])):
         s[SLOT0 + k * SLOT_W + DS_STATUS] = 0.0
 
 
-@njit(cache=True)
+@kernel_jit
 def _committed_nb(p: np.ndarray, s: np.ndarray) -> float:
     """Margin of the open position at cost plus that of every pending DCA order."""
     c = s[F_POS] * s[F_AVG] / p[P_LEV]
@@ -286,7 +287,7 @@ def _committed_nb(p: np.ndarray, s: np.ndarray) -> float:
     return c
 
 
-@njit(cache=True)
+@kernel_jit
 def _place_dca_nb(
     p: np.ndarray,
     s: np.ndarray,
@@ -320,7 +321,7 @@ def _place_dca_nb(
 
 
 # ------------------------------------------------------------------------------ bookkeeping
-@njit(cache=True)
+@kernel_jit
 def _book_entry_nb(p: np.ndarray, s: np.ndarray, qty: float, price: float, fee: float) -> None:
     pos = s[F_POS]
     new = _clean_nb(pos + qty, p)
@@ -330,7 +331,7 @@ def _book_entry_nb(p: np.ndarray, s: np.ndarray, qty: float, price: float, fee: 
     s[F_OPEN_FEES] += fee
 
 
-@njit(cache=True)
+@kernel_jit
 def _book_exit_nb(p: np.ndarray, s: np.ndarray, qty: float, price: float, fee: float) -> None:
     """Realize a reducing fill at average cost: qty·(exit−avg)·dir − fee − entry fees' share."""
     pos = s[F_POS]
@@ -348,7 +349,7 @@ def _book_exit_nb(p: np.ndarray, s: np.ndarray, qty: float, price: float, fee: f
     s[F_CYCLE_REALIZED] += r
 
 
-@njit(cache=True)
+@kernel_jit
 def _end_cycle_nb(s: np.ndarray, now: float) -> None:
     s[H.H_CYCLES] += 1.0
     if s[F_CYCLE_REALIZED] > 0.0:
@@ -358,7 +359,7 @@ def _end_cycle_nb(s: np.ndarray, now: float) -> None:
 
 
 # --------------------------------------------------------------------------------- orders
-@njit(cache=True)
+@kernel_jit
 def _relay_exits_nb(p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int) -> int:
     """Cancel the exits and lay n_g' reduce-only exits at tick(avg(1±g)^j) for the position."""
     n = cancel_tag_nb(actions, n, 0, TAG_EXIT)
@@ -404,7 +405,7 @@ def _relay_exits_nb(p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int) -
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _lay_ladder_nb(p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int) -> int:
     nn = int(p[P_N])
     if nn == 0:
@@ -427,7 +428,7 @@ def _lay_ladder_nb(p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int) ->
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _place_base_nb(
     p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int, ref: float, now: float
 ) -> int:
@@ -454,7 +455,7 @@ def _place_base_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _arm_guards_nb(p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int) -> int:
     """Re-arm the liquidation-buffer trigger and the ROI take-profit after a fill."""
     d = p[P_DIR]
@@ -478,7 +479,7 @@ def _arm_guards_nb(p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int) ->
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _close_nb(
     p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int, trigger: int, mode: int
 ) -> int:
@@ -507,13 +508,13 @@ def _close_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _finish_nb(s: np.ndarray) -> None:
     H.finish_closing_nb(s)
     s[F_PHASE] = PH_DONE
 
 
-@njit(cache=True)
+@kernel_jit
 def _start_cycle_if_running_nb(
     p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int, ref: float, now: float
 ) -> int:
@@ -523,7 +524,7 @@ def _start_cycle_if_running_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _activate_nb(
     p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int, ref: float, now: float
 ) -> int:
@@ -534,7 +535,7 @@ def _activate_nb(
     return _place_base_nb(p, s, actions, n, ref, now)
 
 
-@njit(cache=True)
+@kernel_jit
 def _base_complete_nb(p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int, now: float) -> int:
     """The base order is done: P0, the ladder, the exits, the trailing SL and the guards."""
     filled = s[F_BASE_FILLED]
@@ -561,7 +562,7 @@ def _base_complete_nb(p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int,
     return _arm_guards_nb(p, s, actions, n)
 
 
-@njit(cache=True)
+@kernel_jit
 def _on_flat_nb(
     p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int, ref: float, now: float
 ) -> int:
@@ -578,7 +579,7 @@ def _on_flat_nb(
     return _start_cycle_if_running_nb(p, s, actions, n, ref, now)
 
 
-@njit(cache=True)
+@kernel_jit
 def _extend_nb(
     p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int, price: float, full: float
 ) -> int:
@@ -601,7 +602,7 @@ def _extend_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _trail_nb(p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int, x: float) -> int:
     """An exit filled at x: move the farthest DCA to tick(x(1∓step)) if that is closer."""
     k = _lowest_slot_nb(p, s, 1.0)
@@ -622,7 +623,7 @@ def _trail_nb(p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int, x: floa
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _funds_pause_nb(s: np.ndarray, actions: np.ndarray, n: int, now: float) -> int:
     """An entry was refused for funds: PAUSED (once per episode) and the balance polls.
 
@@ -634,13 +635,13 @@ def _funds_pause_nb(s: np.ndarray, actions: np.ndarray, n: int, now: float) -> i
     )
 
 
-@njit(cache=True)
+@kernel_jit
 def _paused_for_funds_nb(s: np.ndarray) -> bool:
     """PAUSED by a funds refusal (polls pending, or given up: only a resume or add funds helps)."""
     return int(s[H.H_STATE]) == C.PAUSED and (s[F_FUNDS_EPISODE] > 0 or s[F_FUNDS_WARN] > 0)
 
 
-@njit(cache=True)
+@kernel_jit
 def _required_nb(p: np.ndarray, s: np.ndarray) -> float:
     need = s[F_BASE_MARGIN] if s[F_BASE_FAILED] > 0 else 0.0
     for k in range(int(p[P_N_SLOTS])):
@@ -650,14 +651,14 @@ def _required_nb(p: np.ndarray, s: np.ndarray) -> float:
     return need * (1.0 + p[P_LEV] * p[P_TAKER])
 
 
-@njit(cache=True)
+@kernel_jit
 def _funds_there_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray) -> bool:
     """Does the free margin (equity less the open position's margin) cover what was refused?"""
     free = ev[K.E_EQUITY] - s[F_POS] * s[F_LAST] / p[P_LEV]
     return bool(free >= _required_nb(p, s))
 
 
-@njit(cache=True)
+@kernel_jit
 def _resume_nb(
     p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int, trigger: int, now: float
 ) -> int:
@@ -682,7 +683,7 @@ def _resume_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _add_funds_nb(p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int, now: float) -> int:
     x = p[P_ADD]
     inv = s[H.H_INVESTMENT]
@@ -716,7 +717,7 @@ def _add_funds_nb(p: np.ndarray, s: np.ndarray, actions: np.ndarray, n: int, now
 
 
 # ------------------------------------------------------------------------------ event handlers
-@njit(cache=True)
+@kernel_jit
 def _on_start_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray, actions: np.ndarray) -> int:
     price = ev[K.E_PRICE]
     now = ev[K.E_TIME]
@@ -743,7 +744,7 @@ def _on_start_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray, actions: np.ndarr
     return 0
 
 
-@njit(cache=True)
+@kernel_jit
 def _on_fill_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray, actions: np.ndarray) -> int:
     qty = ev[K.E_QTY]
     price = ev[K.E_PRICE]
@@ -831,7 +832,7 @@ def _on_fill_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray, actions: np.ndarra
     return 0
 
 
-@njit(cache=True)
+@kernel_jit
 def _on_cancel_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray, actions: np.ndarray) -> int:
     reason = int(ev[K.E_CODE])
     if reason == K.R_USER or reason == K.R_END:
@@ -883,7 +884,7 @@ def _on_cancel_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray, actions: np.ndar
     return 0  # exits: reduce-only, liquidated or below the minimums; re-laid on the next entry
 
 
-@njit(cache=True)
+@kernel_jit
 def _on_trigger_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray, actions: np.ndarray) -> int:
     tag = ev[K.E_TAG]
     state = int(s[H.H_STATE])
@@ -903,7 +904,7 @@ def _on_trigger_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray, actions: np.nda
     return 0
 
 
-@njit(cache=True)
+@kernel_jit
 def _on_timer_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray, actions: np.ndarray) -> int:
     tag_poll = episode_poll_tag_nb(s, F_FUNDS_EPISODE, TAG_POLL0)
     if not is_funds_poll_nb(s, F_FUNDS_EPISODE, ev, tag_poll):
@@ -917,7 +918,7 @@ def _on_timer_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray, actions: np.ndarr
     return 0  # after the failed 300 s poll: PAUSED until a resume or add funds
 
 
-@njit(cache=True)
+@kernel_jit
 def _on_signal_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray, actions: np.ndarray) -> int:
     code = int(ev[K.E_CODE])
     state = int(s[H.H_STATE])
@@ -951,7 +952,7 @@ def _on_signal_nb(p: np.ndarray, s: np.ndarray, ev: np.ndarray, actions: np.ndar
     return 0  # any other signal outside WAITING is ignored (§1)
 
 
-@njit(KERNEL_SIGNATURE, cache=True)
+@njit(KERNEL_SIGNATURE, cache=True, **NO_NRT)
 def combo_on_event_nb(params, state, event, actions):  # type: ignore[no-untyped-def]
     p = params
     s = state

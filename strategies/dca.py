@@ -58,6 +58,7 @@ from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import Instrument
 from tradetower.errors import ConfigError
+from tradetower.jit_options import NO_NRT, kernel_jit
 from tradetower.kernel_signature import KERNEL_SIGNATURE
 from tradetower.kernel_tools import (
     arm_cross_nb,
@@ -263,18 +264,18 @@ TAG_POLL = 3e6
 # ------------------------------------------------------------------------------ helpers
 
 
-@njit(cache=True)
+@kernel_jit
 def av_i(k: int, i: int) -> int:
     return S_AV + k * NMAX + i
 
 
-@njit(cache=True)
+@kernel_jit
 def tick_nb(params: np.ndarray, price: float) -> float:
     """Half-up to the tick, as the venue rounds (simulator.nb.rounding)."""
     return round_price_nb(price, params[P_TICK], params[P_TICK_DEC])
 
 
-@njit(cache=True)
+@kernel_jit
 def lot_nb(params: np.ndarray, qty: float) -> float:
     """Down to the lot step."""
     if qty <= 0.0:
@@ -282,12 +283,12 @@ def lot_nb(params: np.ndarray, qty: float) -> float:
     return floor_qty_nb(qty, params[P_LOT], params[P_LOT_DEC])
 
 
-@njit(cache=True)
+@kernel_jit
 def spot_short_nb(params: np.ndarray) -> bool:
     return params[P_FUT] == 0.0 and params[P_DIR] < 0
 
 
-@njit(cache=True)
+@kernel_jit
 def amount_qty_nb(params: np.ndarray, amount: float, price: float) -> float:
     """Order quantity for an amount: quote/price (spot LONG), margin·L/price (futures), or the
     amount itself (spot SHORT, in base)."""
@@ -297,25 +298,25 @@ def amount_qty_nb(params: np.ndarray, amount: float, price: float) -> float:
     return lot_nb(params, amount * lev / price)
 
 
-@njit(cache=True)
+@kernel_jit
 def meets_min_nb(params: np.ndarray, qty: float, price: float) -> bool:
     return qty > 0.0 and qty >= params[P_MIN_QTY] and qty * price >= params[P_MIN_NOTIONAL] - 1e-12
 
 
-@njit(cache=True)
+@kernel_jit
 def new_tag_nb(state: np.ndarray, slot: int) -> float:
     seq = state[H.H_SEQ] + 1.0
     state[H.H_SEQ] = seq
     return seq * 1000.0 + slot
 
 
-@njit(cache=True)
+@kernel_jit
 def move_nb(state: np.ndarray, to: int, trigger: int) -> None:
     """A lifecycle transition; an invalid one is refused and counted (H_N_REJECTED)."""
     H.transition_nb(state, to, trigger)
 
 
-@njit(cache=True)
+@kernel_jit
 def pausable_nb(st: int) -> bool:
     """The states §2 lets a pause (user or insufficient funds) leave from."""
     return (
@@ -327,13 +328,13 @@ def pausable_nb(st: int) -> bool:
     )
 
 
-@njit(cache=True)
+@kernel_jit
 def avg_nb(state: np.ndarray) -> float:
     pos = state[S_POS]
     return state[S_COST] / pos if pos > 0.0 else 0.0
 
 
-@njit(cache=True)
+@kernel_jit
 def unrealized_nb(params: np.ndarray, state: np.ndarray, price: float) -> float:
     """Open position marked at ``price``, less its entry fees and a taker exit (profit ccy)."""
     pos = state[S_POS]
@@ -345,7 +346,7 @@ def unrealized_nb(params: np.ndarray, state: np.ndarray, price: float) -> float:
     return pos * (price - avg_nb(state)) * d - state[S_EFEES] - pos * price * params[P_TAKER]
 
 
-@njit(cache=True)
+@kernel_jit
 def sl_level_nb(params: np.ndarray, state: np.ndarray) -> float:
     """The stop level in force: the static stop, raised by the trailing stop (LONG)."""
     lvl = state[S_SL_STATIC]
@@ -361,7 +362,7 @@ def sl_level_nb(params: np.ndarray, state: np.ndarray) -> float:
     return lvl
 
 
-@njit(cache=True)
+@kernel_jit
 def beyond_sl_nb(params: np.ndarray, state: np.ndarray, price: float) -> bool:
     lvl = sl_level_nb(params, state)
     if np.isnan(lvl):
@@ -371,7 +372,7 @@ def beyond_sl_nb(params: np.ndarray, state: np.ndarray, price: float) -> bool:
     return price >= lvl
 
 
-@njit(cache=True)
+@kernel_jit
 def arm_probe_nb(state: np.ndarray, actions: np.ndarray, n: int) -> int:
     """A cross-down far above any price fires at the next bar's open with that price: timers
     carry no price, this brings one."""
@@ -381,7 +382,7 @@ def arm_probe_nb(state: np.ndarray, actions: np.ndarray, n: int) -> int:
     return arm_cross_nb(actions, n, 0, PROBE_LEVEL, False, T_PROBE)
 
 
-@njit(cache=True)
+@kernel_jit
 def timer_nb(state: np.ndarray, actions: np.ndarray, n: int, due: float, kind: int) -> int:
     gen = state[S_GEN] + 1.0
     state[S_GEN] = gen
@@ -395,7 +396,7 @@ def timer_nb(state: np.ndarray, actions: np.ndarray, n: int, due: float, kind: i
 # ------------------------------------------------------------------------------ ladder
 
 
-@njit(cache=True)
+@kernel_jit
 def build_ladder_nb(params: np.ndarray, state: np.ndarray, p0: float) -> None:
     n_av = int(params[P_N])
     d = params[P_DIR]
@@ -419,7 +420,7 @@ def build_ladder_nb(params: np.ndarray, state: np.ndarray, p0: float) -> None:
         state[av_i(AV_TAG, i)] = -1.0
 
 
-@njit(cache=True)
+@kernel_jit
 def release_ladder_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
     """Place held averaging orders in ladder order, up to the active-orders limit, never beyond
     the stop. Blocked in PUMP and outside an open cycle."""
@@ -453,7 +454,7 @@ def release_ladder_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def cancel_live_ladder_nb(
     params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, beyond_only: bool
 ) -> int:
@@ -477,14 +478,14 @@ def cancel_live_ladder_nb(
 # ------------------------------------------------------------------------------ exits
 
 
-@njit(cache=True)
+@kernel_jit
 def tp_price_nb(params: np.ndarray, state: np.ndarray) -> float:
     if params[P_TP_PRICE] > 0.0:
         return tick_nb(params, params[P_TP_PRICE])
     return tick_nb(params, avg_nb(state) * (1.0 + params[P_DIR] * params[P_TP]))
 
 
-@njit(cache=True)
+@kernel_jit
 def exit_qty_nb(params: np.ndarray, state: np.ndarray, price: float, rate: float) -> float:
     """The whole position (spot SHORT: all the quote the sells brought, spent at ``price``)."""
     if spot_short_nb(params):
@@ -492,7 +493,7 @@ def exit_qty_nb(params: np.ndarray, state: np.ndarray, price: float, rate: float
     return lot_nb(params, state[S_POS])
 
 
-@njit(cache=True)
+@kernel_jit
 def place_tp_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
     """Cancel the take-profit and place it again for the whole position."""
     if state[S_TAG_TP] >= 0:
@@ -520,7 +521,7 @@ def place_tp_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: i
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def arm_sl_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
     """(Re-)arm the static stop at avg(1∓sl) (or the PRICE stop)."""
     if params[P_SL] <= 0.0 and params[P_SL_PRICE] <= 0.0:
@@ -534,7 +535,7 @@ def arm_sl_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int
     return arm_cross_nb(actions, n, 0, lvl, params[P_DIR] < 0, T_SL)
 
 
-@njit(cache=True)
+@kernel_jit
 def arm_buffer_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
     """Futures: liq = avg(1∓0.9/L); the buffer trigger at liq/(1−b) (SHORT liq/(1+b))."""
     if params[P_FUT] <= 0.0:
@@ -556,7 +557,7 @@ def arm_buffer_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n:
     return arm_cross_nb(actions, n, 0, lvl, d < 0, T_BUF)
 
 
-@njit(cache=True)
+@kernel_jit
 def disarm_all_nb(state: np.ndarray, actions: np.ndarray, n: int) -> int:
     for tag in (T_SL, T_TSL, T_TPX, T_TTP, T_BUF, T_COND, T_PRICE):
         n = disarm_tag_nb(actions, n, tag)
@@ -566,7 +567,7 @@ def disarm_all_nb(state: np.ndarray, actions: np.ndarray, n: int) -> int:
 # ------------------------------------------------------------------------------ accounting
 
 
-@njit(cache=True)
+@kernel_jit
 def book_entry_nb(state: np.ndarray, params: np.ndarray, qty: float, px: float, fee: float) -> None:
     state[S_POS] += qty
     state[S_COST] += qty * px
@@ -576,7 +577,7 @@ def book_entry_nb(state: np.ndarray, params: np.ndarray, qty: float, px: float, 
         state[S_QHELD] += qty * px - fee
 
 
-@njit(cache=True)
+@kernel_jit
 def book_exit_nb(
     state: np.ndarray, params: np.ndarray, qty: float, px: float, fee: float, sized_qty: float
 ) -> float:
@@ -616,14 +617,14 @@ def book_exit_nb(
 # ------------------------------------------------------------------------------ flows
 
 
-@njit(cache=True)
+@kernel_jit
 def can_act_nb(state: np.ndarray) -> bool:
     """False while PAUSED or PUMP: exposure-increasing starts are deferred."""
     st = int(state[H.H_STATE])
     return st != C.PAUSED and st != C.PUMP
 
 
-@njit(cache=True)
+@kernel_jit
 def place_base_nb(
     params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, price: float
 ) -> int:
@@ -641,7 +642,7 @@ def place_base_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def start_flow_nb(
     params: np.ndarray,
     state: np.ndarray,
@@ -727,7 +728,7 @@ def start_flow_nb(
     return place_base_nb(params, state, actions, n, price)
 
 
-@njit(cache=True)
+@kernel_jit
 def setup_exits_nb(
     params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, p0: float
 ) -> int:
@@ -744,7 +745,7 @@ def setup_exits_nb(
     return release_ladder_nb(params, state, actions, n)
 
 
-@njit(cache=True)
+@kernel_jit
 def after_entry_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
     """An averaging order is done (full fill, or part filled then cancelled)."""
     if state[S_TAG_CLOSE] >= 0:
@@ -755,7 +756,7 @@ def after_entry_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n
     return release_ladder_nb(params, state, actions, n)
 
 
-@njit(cache=True)
+@kernel_jit
 def close_cycle_nb(
     params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, price: float, now: float
 ) -> int:
@@ -811,7 +812,7 @@ def close_cycle_nb(
     return start_flow_nb(params, state, actions, n, 2, price, now)
 
 
-@njit(cache=True)
+@kernel_jit
 def exit_rest_nb(
     params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, price: float, now: float
 ) -> int:
@@ -826,7 +827,7 @@ def exit_rest_nb(
     return close_cycle_nb(params, state, actions, n, price, now)
 
 
-@njit(cache=True)
+@kernel_jit
 def begin_close_nb(
     params: np.ndarray,
     state: np.ndarray,
@@ -861,7 +862,7 @@ def begin_close_nb(
     return finish_nb(state, n)
 
 
-@njit(cache=True)
+@kernel_jit
 def place_close_nb(
     params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, price: float, slot: int
 ) -> int:
@@ -880,7 +881,7 @@ def place_close_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def finish_nb(state: np.ndarray, n: int) -> int:
     H.finish_closing_nb(state)
     state[S_PHASE] = PH_DONE
@@ -892,7 +893,7 @@ def finish_nb(state: np.ndarray, n: int) -> int:
 # The shared rule (tradetower.bots.funds) decides pauses and polls; the bot says what it needs.
 
 
-@njit(cache=True)
+@kernel_jit
 def pause_for_funds_nb(
     state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int, slot: int
 ) -> int:
@@ -906,7 +907,7 @@ def pause_for_funds_nb(
     )
 
 
-@njit(cache=True)
+@kernel_jit
 def ladder_need_nb(params: np.ndarray, state: np.ndarray) -> float:
     """What the averaging orders :func:`release_ladder_nb` would place now cost the account:
     quote (spot LONG), base (spot SHORT) or margin (futures), before fees."""
@@ -940,7 +941,7 @@ def ladder_need_nb(params: np.ndarray, state: np.ndarray) -> float:
     return need
 
 
-@njit(cache=True)
+@kernel_jit
 def start_need_nb(params: np.ndarray, state: np.ndarray, stage: int, price: float) -> float:
     """What the start flow from ``stage`` would place at ``price``: the reservation (the whole
     investment) while the price is beyond max/min price, else the base order."""
@@ -951,7 +952,7 @@ def start_need_nb(params: np.ndarray, state: np.ndarray, stage: int, price: floa
     return float(state[S_BASE_AMT])
 
 
-@njit(cache=True)
+@kernel_jit
 def funds_there_nb(params: np.ndarray, state: np.ndarray, event: np.ndarray) -> bool:
     """At a poll: does the account cover all a resume would place (the refused base order or
     reservation, a start the pause deferred, the held averaging orders), priced at the last
@@ -982,7 +983,7 @@ def funds_there_nb(params: np.ndarray, state: np.ndarray, event: np.ndarray) -> 
     return bool(have >= need - 1e-9)
 
 
-@njit(cache=True)
+@kernel_jit
 def on_funds_poll_nb(
     params: np.ndarray,
     state: np.ndarray,
@@ -1007,7 +1008,7 @@ def on_funds_poll_nb(
     return arm_probe_nb(state, actions, n)
 
 
-@njit(cache=True)
+@kernel_jit
 def replace_failed_nb(
     params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, price: float, now: float
 ) -> int:
@@ -1025,7 +1026,7 @@ def replace_failed_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def replace_owed_nb(
     params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, price: float, now: float
 ) -> int:
@@ -1039,7 +1040,7 @@ def replace_owed_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def resume_nb(
     params: np.ndarray,
     state: np.ndarray,
@@ -1059,7 +1060,7 @@ def resume_nb(
     return replace_owed_nb(params, state, actions, n, price, now)
 
 
-@njit(cache=True)
+@kernel_jit
 def add_funds_nb(
     params: np.ndarray,
     state: np.ndarray,
@@ -1113,7 +1114,7 @@ def add_funds_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def pump_check_nb(
     params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, now: float
 ) -> int:
@@ -1137,7 +1138,7 @@ def pump_check_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def pump_clear_nb(
     params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, price: float, now: float
 ) -> int:
@@ -1162,7 +1163,7 @@ def pump_clear_nb(
 # ------------------------------------------------------------------------------ events
 
 
-@njit(cache=True)
+@kernel_jit
 def on_fill_nb(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, now: float
 ) -> int:
@@ -1248,7 +1249,7 @@ def on_fill_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def on_cancel_nb(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, now: float
 ) -> int:
@@ -1308,7 +1309,7 @@ def on_cancel_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def on_trigger_nb(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, now: float
 ) -> int:
@@ -1369,7 +1370,7 @@ def on_trigger_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def on_timer_nb(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, now: float
 ) -> int:
@@ -1395,7 +1396,7 @@ def on_timer_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def add_funds_amount_nb(params: np.ndarray, bar: float) -> float:
     total = 0.0
     for j in range(int(params[P_N_ADD])):
@@ -1404,7 +1405,7 @@ def add_funds_amount_nb(params: np.ndarray, bar: float) -> float:
     return total
 
 
-@njit(cache=True)
+@kernel_jit
 def on_signal_nb(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, now: float
 ) -> int:
@@ -1446,7 +1447,7 @@ def on_signal_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def track_nb(params: np.ndarray, state: np.ndarray, event: np.ndarray) -> None:
     """Peak since the base fill, the last price, the account's base and the bot's PnL
     drawdown, at each event that carries the instrument."""
@@ -1470,7 +1471,7 @@ def track_nb(params: np.ndarray, state: np.ndarray, event: np.ndarray) -> None:
         state[S_MAX_DD] = dd
 
 
-@njit(cache=True)
+@kernel_jit
 def dca_event_nb(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray
 ) -> int:
@@ -1505,7 +1506,7 @@ def dca_event_nb(
     return 0
 
 
-@njit(KERNEL_SIGNATURE, cache=True)
+@njit(KERNEL_SIGNATURE, cache=True, **NO_NRT)
 def dca_on_event_nb(params, state, event, actions):  # type: ignore[no-untyped-def]
     return dca_event_nb(params, state, event, actions)
 

@@ -32,6 +32,7 @@ from strategies import dca as D
 from strategies.dca import Dca, DcaConfig, _camel
 from tradetower.domain.instrument import Instrument
 from tradetower.errors import ConfigError
+from tradetower.jit_options import NO_NRT
 from tradetower.kernel_signature import KERNEL_SIGNATURE
 
 # §3.3 aliases: safety_order_amount is a_0 (the first averaging amount), the rest map 1:1.
@@ -129,7 +130,7 @@ class DcaFuturesConfig(DcaConfig):
         return self
 
 
-@njit(KERNEL_SIGNATURE, cache=True)
+@njit(KERNEL_SIGNATURE, cache=True, **NO_NRT)
 def dca_futures_on_event_nb(params, state, event, actions):  # type: ignore[no-untyped-def]
     return D.dca_event_nb(params, state, event, actions)
 

@@ -53,6 +53,7 @@ from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import Instrument
 from tradetower.errors import ConfigError
+from tradetower.jit_options import NO_NRT, kernel_jit
 from tradetower.kernel_signature import KERNEL_SIGNATURE
 from tradetower.kernel_tools import (
     arm_cross_nb,
@@ -255,21 +256,21 @@ CLOSE_FAILED = C.TRIGGER_CODE[Trigger.CLOSE_FAILED]
 ERR_TOO_SMALL = 1.0
 
 
-@njit(cache=True)
+@kernel_jit
 def _floor_lot_nb(qty: float, lot: float, decimals: float) -> float:
     if lot <= 0.0:
         return qty
     return floor_qty_nb(qty, lot, decimals)
 
 
-@njit(cache=True)
+@kernel_jit
 def _tick_nb(price: float, tick: float, decimals: float) -> float:
     if tick <= 0.0:
         return price
     return round_price_nb(price, tick, decimals)
 
 
-@njit(cache=True)
+@kernel_jit
 def _venue_pos_nb(state: np.ndarray, pos: float) -> float:
     """The venue's position with float residue below a millionth of a lot read as flat."""
     if abs(pos) < max(state[S_LOT] * 1e-6, 1e-9):
@@ -277,12 +278,12 @@ def _venue_pos_nb(state: np.ndarray, pos: float) -> float:
     return pos
 
 
-@njit(cache=True)
+@kernel_jit
 def _cell(k: int) -> int:
     return CELLS + k * CW
 
 
-@njit(cache=True)
+@kernel_jit
 def _too_small_nb(state: np.ndarray, qty: float, price: float) -> bool:
     return (
         qty <= 0.0
@@ -291,21 +292,21 @@ def _too_small_nb(state: np.ndarray, qty: float, price: float) -> bool:
     )
 
 
-@njit(cache=True)
+@kernel_jit
 def _open_price_nb(params: np.ndarray, state: np.ndarray, k: int) -> float:
     role = state[_cell(k) + C_ROLE]
     price = params[P_LEVELS + k] if role > 0 else params[P_LEVELS + k + 1]
     return _tick_nb(price, state[S_TICK], state[S_TICK_DEC])
 
 
-@njit(cache=True)
+@kernel_jit
 def _close_price_nb(params: np.ndarray, state: np.ndarray, k: int) -> float:
     role = state[_cell(k) + C_ROLE]
     price = params[P_LEVELS + k + 1] if role > 0 else params[P_LEVELS + k]
     return _tick_nb(price, state[S_TICK], state[S_TICK_DEC])
 
 
-@njit(cache=True)
+@kernel_jit
 def _place_open_qty_nb(
     params: np.ndarray, state: np.ndarray, k: int, qty: float, actions: np.ndarray, n: int
 ) -> int:
@@ -317,21 +318,21 @@ def _place_open_qty_nb(
     return place_nb(actions, n, 0, state[c + C_ROLE], K.LIMIT, price, qty, float(k), False, False)
 
 
-@njit(cache=True)
+@kernel_jit
 def _place_open_nb(
     params: np.ndarray, state: np.ndarray, k: int, actions: np.ndarray, n: int
 ) -> int:
     return _place_open_qty_nb(params, state, k, state[S_Q], actions, n)
 
 
-@njit(cache=True)
+@kernel_jit
 def _open_rest_nb(state: np.ndarray, k: int) -> float:
     """What cell k's open still lacks of Q (the rest of a refused or re-sized open)."""
     rest = state[S_Q] - state[_cell(k) + C_HOLD]
     return _floor_lot_nb(max(rest, 0.0), state[S_LOT], state[S_LOT_DEC])
 
 
-@njit(cache=True)
+@kernel_jit
 def _place_close_nb(
     params: np.ndarray, state: np.ndarray, k: int, actions: np.ndarray, n: int
 ) -> int:
@@ -354,7 +355,7 @@ def _place_close_nb(
     return place_nb(actions, n, 0, -role, K.LIMIT, price, qty, float(k), False, reduce)
 
 
-@njit(cache=True)
+@kernel_jit
 def _arm_liq_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
     """Re-arm the liquidation-buffer trigger for the current net position."""
     n = disarm_tag_nb(actions, n, LIQ_TAG)
@@ -372,7 +373,7 @@ def _arm_liq_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: i
     return arm_cross_nb(actions, n, 0, level, pos < 0, LIQ_TAG)
 
 
-@njit(cache=True)
+@kernel_jit
 def _realize_out_nb(state: np.ndarray, qty: float, price: float, fee: float) -> None:
     """Realize a position-closing fill (close-out or liquidation) of ``qty`` at ``price``.
 
@@ -404,14 +405,14 @@ def _realize_out_nb(state: np.ndarray, qty: float, price: float, fee: float) -> 
     state[H.H_REALIZED] += pnl
 
 
-@njit(cache=True)
+@kernel_jit
 def _finish_close_nb(state: np.ndarray) -> None:
     state[S_CLOSE_OUT] = 0.0
     if int(state[H.H_STATE]) == C.CLOSING:
         H.finish_closing_nb(state)
 
 
-@njit(cache=True)
+@kernel_jit
 def _disarm_all_nb(actions: np.ndarray, n: int) -> int:
     n = disarm_tag_nb(actions, n, START_TAG)
     n = disarm_tag_nb(actions, n, SL_TAG)
@@ -422,7 +423,7 @@ def _disarm_all_nb(actions: np.ndarray, n: int) -> int:
     return disarm_tag_nb(actions, n, RANGE_BACK_TAG)
 
 
-@njit(cache=True)
+@kernel_jit
 def _start_closing_nb(state: np.ndarray, trigger: int, close: bool, actions: np.ndarray) -> int:
     """→ CLOSING: cancel every order and trigger, then close the position at market (or not)."""
     s = int(state[H.H_STATE])
@@ -449,7 +450,7 @@ def _start_closing_nb(state: np.ndarray, trigger: int, close: bool, actions: np.
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _arm_level_nb(actions: np.ndarray, n: int, level: float, ref: float, tag: float) -> int:
     """A plain price level: below ``ref`` it fires on price ≤ level, above it on price ≥."""
     if level != level:
@@ -457,7 +458,7 @@ def _arm_level_nb(actions: np.ndarray, n: int, level: float, ref: float, tag: fl
     return arm_cross_nb(actions, n, 0, level, level > ref, tag)
 
 
-@njit(cache=True)
+@kernel_jit
 def _arm_range_nb(state: np.ndarray, actions: np.ndarray, n: int, low: float, high: float) -> int:
     """Out of range means strictly beyond low or high: the exits sit half a tick outside."""
     eps = max(state[S_TICK] * 0.5, high * 1e-9)
@@ -465,7 +466,7 @@ def _arm_range_nb(state: np.ndarray, actions: np.ndarray, n: int, low: float, hi
     return arm_cross_nb(actions, n, 0, high + eps, True, RANGE_HIGH_TAG)
 
 
-@njit(cache=True)
+@kernel_jit
 def _activate_nb(
     params: np.ndarray, state: np.ndarray, price: float, trigger: int, actions: np.ndarray
 ) -> int:
@@ -538,7 +539,7 @@ def _activate_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _market_done_nb(
     params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, keep_rest: bool
 ) -> int:
@@ -583,7 +584,7 @@ def _market_done_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _market_rest_nb(state: np.ndarray) -> float:
     """What the cells waiting for the activation market order still lack of Q."""
     rest = 0.0
@@ -594,7 +595,7 @@ def _market_rest_nb(state: np.ndarray) -> float:
     return round(rest, int(state[S_LOT_DEC]))
 
 
-@njit(cache=True)
+@kernel_jit
 def _retry_market_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
     """Send the activation market order again for the cells still waiting for it."""
     state[S_MKT_RETRY] = 0.0
@@ -609,7 +610,7 @@ def _retry_market_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray,
     return place_nb(actions, n, 0, params[P_DIR], K.MARKET, np.nan, qty, MKT_TAG, False, False)
 
 
-@njit(cache=True)
+@kernel_jit
 def _resume_orders_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
     """Place every cell's order that is not resting: a cell owed its open re-places the open
     for what it lacks of Q; any other open that filled in part gets the close of that part."""
@@ -637,7 +638,7 @@ def _resume_orders_nb(params: np.ndarray, state: np.ndarray, actions: np.ndarray
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _resume_nb(params: np.ndarray, state: np.ndarray, why: int, actions: np.ndarray, n: int) -> int:
     """PAUSED → resume_to (a user resume, or funds available); the owed orders go out."""
     to = int(state[H.H_RESUME_TO])
@@ -650,7 +651,7 @@ def _resume_nb(params: np.ndarray, state: np.ndarray, why: int, actions: np.ndar
     return _resume_orders_nb(params, state, actions, n)
 
 
-@njit(cache=True)
+@kernel_jit
 def _funds_pause_nb(state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int) -> int:
     """A refusal for funds: pause once per episode (the other orders keep resting) and arm the
     balance polls, each episode on timer tags of its own (as far as ``actions`` has rows; the
@@ -674,7 +675,7 @@ def _funds_pause_nb(state: np.ndarray, event: np.ndarray, actions: np.ndarray, n
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _funds_there_nb(params: np.ndarray, state: np.ndarray, event: np.ndarray) -> bool:
     """Does the free margin cover the orders refused for funds?
 
@@ -703,7 +704,7 @@ def _funds_there_nb(params: np.ndarray, state: np.ndarray, event: np.ndarray) ->
     return bool(free >= need - 1e-9)
 
 
-@njit(cache=True)
+@kernel_jit
 def _own_cancel_all_nb(state: np.ndarray, actions: np.ndarray, n: int) -> int:
     """Cancel every order; the cells' cancel events that follow are the bot's own."""
     for k in range(int(state[S_N_CELLS])):
@@ -714,7 +715,7 @@ def _own_cancel_all_nb(state: np.ndarray, actions: np.ndarray, n: int) -> int:
     return cancel_all_nb(actions, n, 0)
 
 
-@njit(cache=True)
+@kernel_jit
 def _add_funds_nb(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray
 ) -> int:
@@ -748,7 +749,7 @@ def _add_funds_nb(
     return _resume_orders_nb(params, state, actions, n)
 
 
-@njit(cache=True)
+@kernel_jit
 def _cell_fill_nb(
     params: np.ndarray, state: np.ndarray, k: int, event: np.ndarray, actions: np.ndarray
 ) -> int:
@@ -796,7 +797,7 @@ def _cell_fill_nb(
     return 0
 
 
-@njit(KERNEL_SIGNATURE, cache=True)
+@njit(KERNEL_SIGNATURE, cache=True, **NO_NRT)
 def futures_grid_on_event_nb(params, state, event, actions):  # type: ignore[no-untyped-def]
     et = int(event[K.E_TYPE])
     state[H.H_BAR] = event[K.E_BAR]

@@ -53,6 +53,7 @@ from tradetower.bots.funds import (
 from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import Instrument, _decimals
+from tradetower.jit_options import NO_NRT, kernel_jit
 from tradetower.kernel_signature import KERNEL_SIGNATURE
 from tradetower.kernel_tools import (
     arm_cross_nb,
@@ -410,24 +411,24 @@ EXTRA_CELLS = 256  # room for trailing-down extensions
 # ----------------------------------------------------------------------------------- helpers
 
 
-@njit(cache=True)
+@kernel_jit
 def _tick(params: np.ndarray, price: float) -> float:
     return round_price_nb(price, params[P_TICK], params[P_TICK_DEC])
 
 
-@njit(cache=True)
+@kernel_jit
 def _lot(params: np.ndarray, qty: float) -> float:
     if qty <= 0.0:
         return 0.0
     return floor_qty_nb(qty, params[P_LOT], params[P_LOT_DEC])
 
 
-@njit(cache=True)
+@kernel_jit
 def _level(params: np.ndarray, j: int) -> float:
     return params[P_LOW] * (1.0 + params[P_STEP]) ** j
 
 
-@njit(cache=True)
+@kernel_jit
 def _min_ok(params: np.ndarray, qty: float, price: float) -> bool:
     if not qty > 0.0:
         return False
@@ -436,13 +437,13 @@ def _min_ok(params: np.ndarray, qty: float, price: float) -> bool:
     return qty * price >= params[P_MIN_NOTIONAL] - 1e-12
 
 
-@njit(cache=True)
+@kernel_jit
 def _c(params: np.ndarray, j: int) -> int:
     cap = int(params[P_CAP])
     return F_CELLS + (((j % cap) + cap) % cap) * CW
 
 
-@njit(cache=True)
+@kernel_jit
 def _qty(params: np.ndarray, q: float, j: int) -> float:
     """Order quantity of cell ``j`` at a size per cell ``q`` (quote, or base in BASE mode)."""
     if params[P_BASE_MODE] > 0:
@@ -450,35 +451,35 @@ def _qty(params: np.ndarray, q: float, j: int) -> float:
     return _lot(params, q / _level(params, j))
 
 
-@njit(cache=True)
+@kernel_jit
 def _cell_qty(params: np.ndarray, state: np.ndarray, j: int) -> float:
     return _qty(params, state[F_Q], j)
 
 
-@njit(cache=True)
+@kernel_jit
 def _clear_cell(state: np.ndarray, c: int) -> None:
     for f in range(CW):
         state[c + f] = 0.0
 
 
-@njit(cache=True)
+@kernel_jit
 def _room(actions: np.ndarray, n: int, need: int) -> bool:
     return n + need <= actions.shape[0]
 
 
-@njit(cache=True)
+@kernel_jit
 def _running(state: np.ndarray) -> bool:
     s = int(state[H.H_STATE])
     return s == C.ACTIVE or s == C.TRAILING or s == C.PUMP
 
 
-@njit(cache=True)
+@kernel_jit
 def _terminal(state: np.ndarray) -> bool:
     s = int(state[H.H_STATE])
     return s == C.STOPPED or s == C.COMPLETED
 
 
-@njit(cache=True)
+@kernel_jit
 def _place(
     params: np.ndarray,
     state: np.ndarray,
@@ -496,7 +497,7 @@ def _place(
     return place_nb(actions, n, 0, side, order_type, price, qty, tag, False, False)
 
 
-@njit(cache=True)
+@kernel_jit
 def _place_cell(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, j: int) -> int:
     """Place the order a cell's state calls for (or defer it, or skip it below the minimums)."""
     c = _c(params, j)
@@ -545,7 +546,7 @@ def _place_cell(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: i
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _cancel_cell(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, j: int) -> int:
     c = _c(params, j)
     if state[c + C_LIVE] > 0 and _room(actions, n, 1):
@@ -555,7 +556,7 @@ def _cancel_cell(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: 
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _sync_trigger(
     state: np.ndarray, actions: np.ndarray, n: int, slot: int, tag: float, level: float, up: bool
 ) -> int:
@@ -572,7 +573,7 @@ def _sync_trigger(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _td_possible(params: np.ndarray, state: np.ndarray) -> bool:
     """Whether trailing down may add the next level below the grid."""
     if params[P_TRAIL_DOWN] <= 0 or params[P_BASE_MODE] > 0:
@@ -583,13 +584,13 @@ def _td_possible(params: np.ndarray, state: np.ndarray) -> bool:
     return _level(params, lo - 1) > params[P_STOP_TD]
 
 
-@njit(cache=True)
+@kernel_jit
 def _pnl_const(state: np.ndarray) -> float:
     """Total PnL at a price of 0: bot quote less what was invested."""
     return state[F_BQ] - state[F_ITOT]
 
 
-@njit(cache=True)
+@kernel_jit
 def _tp_level(params: np.ndarray, state: np.ndarray) -> float:
     """The price at which total PnL reaches the target; -1 when it already has at any price."""
     if params[P_TP] <= 0.0:
@@ -603,7 +604,7 @@ def _tp_level(params: np.ndarray, state: np.ndarray) -> float:
     return -1.0 if level <= 0.0 else level
 
 
-@njit(cache=True)
+@kernel_jit
 def _sync_guards(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
     """Bring every price trigger in line with the grid as it now is."""
     s = int(state[H.H_STATE])
@@ -648,7 +649,7 @@ def _sync_guards(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: 
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _sync_range(
     state: np.ndarray, actions: np.ndarray, n: int, slot: int, tag: float, signed: float
 ) -> int:
@@ -663,7 +664,7 @@ def _sync_range(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _sync_range_down(
     state: np.ndarray, actions: np.ndarray, n: int, slot: int, tag: float, signed: float
 ) -> int:
@@ -678,7 +679,7 @@ def _sync_range_down(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _disarm_all(state: np.ndarray, actions: np.ndarray, n: int) -> int:
     n = _sync_trigger(state, actions, n, F_ARM_UP, TR_UP, 0.0, True)
     n = _sync_trigger(state, actions, n, F_ARM_DOWN, TR_DOWN, 0.0, False)
@@ -693,7 +694,7 @@ def _disarm_all(state: np.ndarray, actions: np.ndarray, n: int) -> int:
 # ------------------------------------------------------------------------------ pump, closing
 
 
-@njit(cache=True)
+@kernel_jit
 def _pump_event(
     params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, t: float
 ) -> int:
@@ -721,13 +722,13 @@ def _pump_event(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _finish_closing(state: np.ndarray) -> None:
     H.finish_closing_nb(state)
     state[F_MKT_KIND] = 0.0
 
 
-@njit(cache=True)
+@kernel_jit
 def _close_order(
     params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, mark: float
 ) -> int:
@@ -751,7 +752,7 @@ def _close_order(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _start_closing(
     params: np.ndarray,
     state: np.ndarray,
@@ -783,7 +784,7 @@ def _start_closing(
 # ----------------------------------------------------------------------------------- layout
 
 
-@njit(cache=True)
+@kernel_jit
 def _layout_price(state: np.ndarray, event: np.ndarray) -> float:
     """P: the event's price, or the last one seen (timer events carry none)."""
     price = event[K.E_PRICE]
@@ -792,7 +793,7 @@ def _layout_price(state: np.ndarray, event: np.ndarray) -> float:
     return float(price)
 
 
-@njit(cache=True)
+@kernel_jit
 def _sizing(params: np.ndarray, price: float, free: float) -> tuple[int, float, float]:
     """The layout at P: the empty level e, the size per cell q (or Q) and the investment."""
     n_lv = int(params[P_N])
@@ -820,7 +821,7 @@ def _sizing(params: np.ndarray, price: float, free: float) -> tuple[int, float, 
     return e, q, inv
 
 
-@njit(cache=True)
+@kernel_jit
 def _layout_need(params: np.ndarray, e: int, q: float, price: float) -> tuple[float, bool]:
     """The quote the initial orders take, and whether one of them is below the minimums."""
     fm = params[P_FM]
@@ -844,7 +845,7 @@ def _layout_need(params: np.ndarray, e: int, q: float, price: float) -> tuple[fl
     return need, bad
 
 
-@njit(cache=True)
+@kernel_jit
 def _layout(
     params: np.ndarray,
     state: np.ndarray,
@@ -920,7 +921,7 @@ def _layout(
 # ------------------------------------------------------------------------------- trailing
 
 
-@njit(cache=True)
+@kernel_jit
 def _shift_up(
     params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, price: float, t: float
 ) -> int:
@@ -964,7 +965,7 @@ def _shift_up(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _extend_down(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int
 ) -> int:
@@ -1025,7 +1026,7 @@ def _extend_down(
     return _pump_event(params, state, actions, n, event[K.E_TIME])
 
 
-@njit(cache=True)
+@kernel_jit
 def _market_done(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
     """The market buy in flight is over: hand its base to the waiting cells, place their sells."""
     kind = state[F_MKT_KIND]
@@ -1079,7 +1080,7 @@ def _market_done(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: 
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _place_deferred(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
     for j in range(int(state[F_LO]), int(state[F_HI])):
         c = _c(params, j)
@@ -1088,7 +1089,7 @@ def _place_deferred(params: np.ndarray, state: np.ndarray, actions: np.ndarray, 
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _retry_market(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
     """Re-send the market buy refused for funds, for what its waiting cells still want."""
     kind = state[F_MKT_RETRY]
@@ -1110,7 +1111,7 @@ def _retry_market(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n:
     return _market_done(params, state, actions, n)  # nothing left to buy: cells take what they hold
 
 
-@njit(cache=True)
+@kernel_jit
 def _funds_there(params: np.ndarray, state: np.ndarray, event: np.ndarray) -> bool:
     """At a balance poll: does the free quote cover what the pause holds back, the refused
     buys and market buy (before the layout: the whole layout at the current price)?"""
@@ -1137,7 +1138,7 @@ def _funds_there(params: np.ndarray, state: np.ndarray, event: np.ndarray) -> bo
     return bool(free >= need - 1e-9)
 
 
-@njit(cache=True)
+@kernel_jit
 def _funds_pause(state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int) -> int:
     """A refusal for funds: PAUSED once per episode, with balance polls (the shared rule of
     :mod:`tradetower.bots.funds`), on poll tags of the new episode's own. Before the layout the
@@ -1161,13 +1162,13 @@ def _funds_pause(state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: i
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _end_pause(state: np.ndarray) -> None:
     state[F_PAUSE_REASON] = 0.0
     state[F_FUNDS_EPISODE] = 0.0
 
 
-@njit(cache=True)
+@kernel_jit
 def _resume(
     params: np.ndarray,
     state: np.ndarray,
@@ -1192,7 +1193,7 @@ def _resume(
     return _extend_down(params, state, event, actions, n)
 
 
-@njit(cache=True)
+@kernel_jit
 def _add_funds(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int
 ) -> int:
@@ -1267,7 +1268,7 @@ def _add_funds(
 # ----------------------------------------------------------------------------------- events
 
 
-@njit(cache=True)
+@kernel_jit
 def _settle_partial(params: np.ndarray, state: np.ndarray, c: int, side: float) -> None:
     """A cancelled order keeps what it filled: bought base is held, sold base is realized."""
     filled = state[c + C_FILLED]
@@ -1297,7 +1298,7 @@ def _settle_partial(params: np.ndarray, state: np.ndarray, c: int, side: float) 
     state[c + C_FFEE] = 0.0
 
 
-@njit(cache=True)
+@kernel_jit
 def _on_fill(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int
 ) -> int:
@@ -1384,7 +1385,7 @@ def _on_fill(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _on_cancel(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int
 ) -> int:
@@ -1457,7 +1458,7 @@ def _on_cancel(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _on_trigger(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int
 ) -> int:
@@ -1509,7 +1510,7 @@ def _on_trigger(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _on_timer(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int
 ) -> int:
@@ -1540,7 +1541,7 @@ def _on_timer(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _on_signal(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int
 ) -> int:
@@ -1579,7 +1580,7 @@ def _on_signal(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _on_start(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int
 ) -> int:
@@ -1598,7 +1599,7 @@ def _on_start(
     return n
 
 
-@njit(KERNEL_SIGNATURE, cache=True)
+@njit(KERNEL_SIGNATURE, cache=True, **NO_NRT)
 def grid_on_event_nb(params, state, event, actions):  # type: ignore[no-untyped-def]
     """The Grid bot's decisions: one event in, action rows out (see the module docstring)."""
     et = int(event[K.E_TYPE])

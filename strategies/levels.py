@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from tradetower.jit_options import kernel_jit
 
 
 def geometric_levels(low: float, high: float, n: int) -> np.ndarray:
@@ -26,7 +27,7 @@ def levels_from_step(low: float, high: float, step_pct: float) -> np.ndarray:
     return np.asarray(low * (1.0 + s) ** np.arange(n), dtype=np.float64)
 
 
-@njit(cache=True)
+@kernel_jit
 def empty_level_nb(levels: np.ndarray, price: float) -> int:
     """The level nearest ``price``; a tie goes to the lower one."""
     best = 0

@@ -74,6 +74,7 @@ from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import Instrument, _decimals
 from tradetower.errors import ConfigError
+from tradetower.jit_options import NO_NRT, kernel_jit
 from tradetower.kernel_signature import KERNEL_SIGNATURE
 from tradetower.kernel_tools import (
     arm_cross_nb,
@@ -271,13 +272,13 @@ class LoopConfig(FrozenConfig):
 # ------------------------------------------------------------------------ kernel helpers
 
 
-@njit(cache=True)
+@kernel_jit
 def _tick(params: np.ndarray, price: float) -> float:
     """Half-up to the tick (the venue's own rounding)."""
     return round_price_nb(price, params[P_TICK], params[P_TICK_DEC])
 
 
-@njit(cache=True)
+@kernel_jit
 def _lot(params: np.ndarray, qty: float) -> float:
     """Down to the lot step."""
     if qty <= 0.0:
@@ -285,30 +286,30 @@ def _lot(params: np.ndarray, qty: float) -> float:
     return floor_qty_nb(qty, params[P_LOT], params[P_LOT_DEC])
 
 
-@njit(cache=True)
+@kernel_jit
 def _meets_min(params: np.ndarray, qty: float, price: float) -> bool:
     return meets_min_nb(qty, price, params[P_MIN_QTY], params[P_MIN_NOTIONAL])
 
 
-@njit(cache=True)
+@kernel_jit
 def _slot(params: np.ndarray, arr: int, k: int) -> int:
     return A_SLOTS + arr * int(params[P_N]) + k
 
 
-@njit(cache=True)
+@kernel_jit
 def _running(state: np.ndarray) -> bool:
     s = int(state[H.H_STATE])
     return s == C.ACTIVE or s == C.TRAILING
 
 
-@njit(cache=True)
+@kernel_jit
 def _level_price(params: np.ndarray, state: np.ndarray, side: float, idx: float) -> float:
     if side > 0:
         return float(state[F_E] * (1.0 - params[P_D]) ** idx)
     return float(state[F_E] * (1.0 + params[P_D]) ** idx)
 
 
-@njit(cache=True)
+@kernel_jit
 def _occupied(params: np.ndarray, state: np.ndarray, side: float, idx: float) -> bool:
     for k in range(int(params[P_N])):
         if state[_slot(params, S_SIDE, k)] == side and state[_slot(params, S_LEVEL, k)] == idx:
@@ -316,7 +317,7 @@ def _occupied(params: np.ndarray, state: np.ndarray, side: float, idx: float) ->
     return False
 
 
-@njit(cache=True)
+@kernel_jit
 def _add_known(params: np.ndarray, state: np.ndarray) -> bool:
     """Room for one more known level? Past the cap: refuse and count (a WARNING)."""
     if state[F_MB] + state[F_MS] < params[P_MAXK]:
@@ -327,7 +328,7 @@ def _add_known(params: np.ndarray, state: np.ndarray) -> bool:
     return False
 
 
-@njit(cache=True)
+@kernel_jit
 def _sell_level(params: np.ndarray, state: np.ndarray) -> float:
     ms = int(state[F_MS])
     for j in range(ms, 0, -1):
@@ -348,7 +349,7 @@ def _sell_level(params: np.ndarray, state: np.ndarray) -> float:
     return max(top, 1.0)
 
 
-@njit(cache=True)
+@kernel_jit
 def _buy_level(params: np.ndarray, state: np.ndarray) -> float:
     mb = int(state[F_MB])
     for i in range(mb, 0, -1):
@@ -368,13 +369,13 @@ def _buy_level(params: np.ndarray, state: np.ndarray) -> float:
     return max(bottom, 1.0)
 
 
-@njit(cache=True)
+@kernel_jit
 def _clear_slot(params: np.ndarray, state: np.ndarray, k: int) -> None:
     for arr in range(N_SLOT_ARRAYS):
         state[_slot(params, arr, k)] = 0.0
 
 
-@njit(cache=True)
+@kernel_jit
 def _place_slot(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, k: int) -> int:
     """Send slot ``k``'s order; deferred (pending) while the bot is not running."""
     side = state[_slot(params, S_SIDE, k)]
@@ -396,7 +397,7 @@ def _place_slot(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: i
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _set_buy(params: np.ndarray, state: np.ndarray, k: int, level: float, spend: float) -> None:
     _clear_slot(params, state, k)
     px = _tick(params, _level_price(params, state, 1.0, level))
@@ -406,7 +407,7 @@ def _set_buy(params: np.ndarray, state: np.ndarray, k: int, level: float, spend:
     state[_slot(params, S_TARGET, k)] = _lot(params, spend / px)
 
 
-@njit(cache=True)
+@kernel_jit
 def _set_sell(
     params: np.ndarray, state: np.ndarray, k: int, level: float, qty: float, pair: float, fee: float
 ) -> None:
@@ -418,7 +419,7 @@ def _set_sell(
     state[_slot(params, S_OPEN_FEE, k)] = fee
 
 
-@njit(cache=True)
+@kernel_jit
 def _arm_tp(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
     """TOTAL_PNL_PERCENT: re-arm the cross-up where quote + base·p − I reaches x%·I."""
     if params[P_TP_TYPE] != TP_PNL or not _running(state):
@@ -436,7 +437,7 @@ def _arm_tp(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) 
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _pnl_reached(params: np.ndarray, state: np.ndarray) -> bool:
     """With no base left, the PnL is the quote's alone: check it directly."""
     if params[P_TP_TYPE] != TP_PNL or state[F_BASE] > 1e-12:
@@ -444,7 +445,7 @@ def _pnl_reached(params: np.ndarray, state: np.ndarray) -> bool:
     return bool(state[F_QUOTE] - params[P_I] >= params[P_TP_VAL] * params[P_I] - 1e-12)
 
 
-@njit(cache=True)
+@kernel_jit
 def _send_init(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
     state[F_INIT_RETRY] = 0.0
     state[F_INIT_ACTIVE] = 1.0
@@ -454,7 +455,7 @@ def _send_init(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: in
     return place_nb(actions, n, 0, 1.0, K.MARKET, np.nan, state[F_INIT_QTY], TAG_INIT, False, False)
 
 
-@njit(cache=True)
+@kernel_jit
 def _start(params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray) -> int:
     price = event[K.E_PRICE]
     state[F_E] = price
@@ -513,7 +514,7 @@ def _start(params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _init_done(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int) -> int:
     """The initial market buy is done: its fill price pairs the sells, which go out."""
     state[F_INIT_ACTIVE] = 0.0
@@ -537,7 +538,7 @@ def _init_done(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: in
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _start_closing(
     params: np.ndarray,
     state: np.ndarray,
@@ -580,7 +581,7 @@ def _start_closing(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _exit_mode(params: np.ndarray) -> int:
     e = int(params[P_EXIT])
     if e == EXIT_BASE:
@@ -590,7 +591,7 @@ def _exit_mode(params: np.ndarray) -> int:
     return MODE_CANCEL
 
 
-@njit(cache=True)
+@kernel_jit
 def _complete_slot(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int, k: int
 ) -> int:
@@ -626,7 +627,7 @@ def _complete_slot(
     return _place_slot(params, state, actions, n, k)
 
 
-@njit(cache=True)
+@kernel_jit
 def _funds_pause(state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int) -> int:
     return funds_pause_nb(
         state,
@@ -640,7 +641,7 @@ def _funds_pause(state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: i
     )
 
 
-@njit(cache=True)
+@kernel_jit
 def _funds_there(params: np.ndarray, state: np.ndarray, event: np.ndarray) -> bool:
     """Do the free quote and the base not held by live sells cover the deferred orders?"""
     quote = 0.0
@@ -663,7 +664,7 @@ def _funds_there(params: np.ndarray, state: np.ndarray, event: np.ndarray) -> bo
     return bool(event[K.E_FREE] >= quote - 1e-9 and state[F_POS] - held >= base - 1e-12)
 
 
-@njit(cache=True)
+@kernel_jit
 def _resume(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, why: int) -> int:
     if not H.transition_nb(state, int(state[H.H_RESUME_TO]), why):
         return n
@@ -676,7 +677,7 @@ def _resume(params: np.ndarray, state: np.ndarray, actions: np.ndarray, n: int, 
     return _arm_tp(params, state, actions, n)
 
 
-@njit(cache=True)
+@kernel_jit
 def _book_fill(state: np.ndarray, event: np.ndarray) -> None:
     qty = event[K.E_QTY]
     px = event[K.E_PRICE]
@@ -691,7 +692,7 @@ def _book_fill(state: np.ndarray, event: np.ndarray) -> None:
     state[F_FILLS] += 1.0
 
 
-@njit(cache=True)
+@kernel_jit
 def _after_fill(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, n: int
 ) -> int:
@@ -704,7 +705,7 @@ def _after_fill(
     return _arm_tp(params, state, actions, n)
 
 
-@njit(cache=True)
+@kernel_jit
 def _on_fill(params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray) -> int:
     _book_fill(state, event)
     tag = event[K.E_TAG]
@@ -735,7 +736,7 @@ def _on_fill(params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: 
     return _after_fill(params, state, event, actions, n)
 
 
-@njit(cache=True)
+@kernel_jit
 def _on_cancel(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray
 ) -> int:
@@ -773,7 +774,7 @@ def _on_cancel(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _on_signal(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray
 ) -> int:
@@ -797,7 +798,7 @@ def _on_signal(
     return 0
 
 
-@njit(cache=True)
+@kernel_jit
 def _on_timer(params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray) -> int:
     """A balance poll of the current funds episode (those of earlier ones carry other tags)."""
     tag_poll = episode_poll_tag_nb(state, F_FUNDS_EPISODE, TAG_POLL)
@@ -812,7 +813,7 @@ def _on_timer(params: np.ndarray, state: np.ndarray, event: np.ndarray, actions:
     return 0
 
 
-@njit(KERNEL_SIGNATURE, cache=True)
+@njit(KERNEL_SIGNATURE, cache=True, **NO_NRT)
 def loop_on_event_nb(params, state, event, actions):  # type: ignore[no-untyped-def]
     et = int(event[K.E_TYPE])
     state[H.H_BAR] = event[K.E_BAR]

@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 from tradetower import kernel_abi as K
 from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
+from tradetower.jit_options import NO_NRT
 from tradetower.kernel_signature import KERNEL_SIGNATURE
 from tradetower.kernel_tools import place_nb
 from tradetower.strategy import KernelStrategy
@@ -44,7 +45,7 @@ class SimpleGridConfig(FrozenConfig):
         return self
 
 
-@njit(KERNEL_SIGNATURE, cache=True)
+@njit(KERNEL_SIGNATURE, cache=True, **NO_NRT)
 def simple_grid_on_event_nb(params, state, event, actions):  # type: ignore[no-untyped-def]
     n_levels = int(params[2])
     levels = state[S_HEAD : S_HEAD + n_levels]

@@ -27,6 +27,7 @@ from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import Instrument
 from tradetower.errors import ConfigError
+from tradetower.jit_options import NO_NRT
 from tradetower.kernel_signature import KERNEL_SIGNATURE
 from tradetower.kernel_tools import place_nb
 from tradetower.strategy import KernelStrategy
@@ -81,7 +82,7 @@ def crossings(fast: np.ndarray, slow: np.ndarray) -> np.ndarray:
     return codes
 
 
-@njit(KERNEL_SIGNATURE, cache=True)
+@njit(KERNEL_SIGNATURE, cache=True, **NO_NRT)
 def sma_cross_on_event_nb(params, state, event, actions):  # type: ignore[no-untyped-def]
     if event[K.E_TYPE] != K.EV_SIGNAL:
         return 0

@@ -49,6 +49,7 @@ from tradetower.config import FrozenConfig
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import Instrument
 from tradetower.errors import ConfigError
+from tradetower.jit_options import NO_NRT, kernel_jit
 from tradetower.kernel_signature import KERNEL_SIGNATURE
 from tradetower.kernel_tools import (
     arm_cross_nb,
@@ -199,14 +200,14 @@ SETUP_FAILED = C.TRIGGER_CODE[Trigger.SETUP_FAILED]
 ERR_NO_POSITION = 1.0
 
 
-@njit(cache=True)
+@kernel_jit
 def _floor_lot_nb(qty: float, lot: float, decimals: float) -> float:
     if lot <= 0.0:
         return qty
     return floor_qty_nb(qty, lot, decimals)
 
 
-@njit(cache=True)
+@kernel_jit
 def _finish_nb(state: np.ndarray) -> None:
     """CLOSING (``twap_finished``) → COMPLETED once nothing is due and no slice is out."""
     s = int(state[H.H_STATE])
@@ -223,7 +224,7 @@ def _finish_nb(state: np.ndarray) -> None:
         H.finish_closing_nb(state)
 
 
-@njit(cache=True)
+@kernel_jit
 def _send_nb(
     params: np.ndarray, state: np.ndarray, qty: float, mark: float, actions: np.ndarray, n: int
 ) -> tuple[int, bool]:
@@ -263,7 +264,7 @@ def _send_nb(
     return n, True
 
 
-@njit(cache=True)
+@kernel_jit
 def _retry_nb(
     params: np.ndarray, state: np.ndarray, mark: float, actions: np.ndarray, n: int
 ) -> int:
@@ -283,7 +284,7 @@ def _retry_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _decide_nb(params: np.ndarray, state: np.ndarray, mark: float, actions: np.ndarray) -> int:
     """Decide the owed re-placement and every due slice at ``mark`` (NaN: unknown); returns
     the action rows written."""
@@ -306,7 +307,7 @@ def _decide_nb(params: np.ndarray, state: np.ndarray, mark: float, actions: np.n
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _funds_there_nb(params: np.ndarray, state: np.ndarray, event: np.ndarray) -> bool:
     """Would the venue take the refused slice now? Spot BUY: free quote for it at the last
     mark plus the taker fee; spot SELL: base not held by slices out; margin: the margin of the
@@ -331,7 +332,7 @@ def _funds_there_nb(params: np.ndarray, state: np.ndarray, event: np.ndarray) ->
     return bool(qty <= pos - state[S_COMMITTED] + 1e-12)
 
 
-@njit(cache=True)
+@kernel_jit
 def _resume_nb(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, why: int
 ) -> int:
@@ -348,7 +349,7 @@ def _resume_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _funds_poll_nb(
     params: np.ndarray, state: np.ndarray, event: np.ndarray, actions: np.ndarray, tag_poll: float
 ) -> int:
@@ -363,7 +364,7 @@ def _funds_poll_nb(
     return 0
 
 
-@njit(cache=True)
+@kernel_jit
 def _activate_nb(
     params: np.ndarray,
     state: np.ndarray,
@@ -390,7 +391,7 @@ def _activate_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def _stop_nb(state: np.ndarray, trigger: int, actions: np.ndarray) -> int:
     """A user stop (or close/kill): cancel the slice out, keep what was executed → STOPPED."""
     s = int(state[H.H_STATE])
@@ -408,7 +409,7 @@ def _stop_nb(state: np.ndarray, trigger: int, actions: np.ndarray) -> int:
     return n
 
 
-@njit(KERNEL_SIGNATURE, cache=True)
+@njit(KERNEL_SIGNATURE, cache=True, **NO_NRT)
 def twap_on_event_nb(params, state, event, actions):  # type: ignore[no-untyped-def]
     et = int(event[K.E_TYPE])
     state[H.H_BAR] = event[K.E_BAR]

@@ -1,11 +1,10 @@
 """Commands every bot kernel handles alike, decoded once for all of them."""
 
-from numba import njit
-
 from tradetower.bots import codes as C
+from tradetower.jit_options import kernel_jit
 
 
-@njit(cache=True)
+@kernel_jit
 def forced_close_trigger_nb(code: int) -> int:
     """The lifecycle trigger of a command that closes the bot to quote whatever its exit mode:
     the kill switch (``kill_switch``) and the risk engine's close (``risk_limit``); -1 for any

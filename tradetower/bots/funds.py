@@ -19,11 +19,11 @@ With no row free at all nothing could ever poll: the bot pauses with the WARNING
 """
 
 import numpy as np
-from numba import njit
 
 from tradetower import kernel_abi as K
 from tradetower.bots import codes as C
 from tradetower.bots import header as H
+from tradetower.jit_options import kernel_jit
 from tradetower.kernel_tools import set_timer_nb
 
 POLLS_S = (0.0, 15.0, 30.0, 60.0, 120.0, 300.0)
@@ -39,7 +39,7 @@ POLL_RESUME = 1
 POLL_GIVE_UP = 2
 
 
-@njit(cache=True)
+@kernel_jit
 def funds_pause_nb(
     state: np.ndarray,
     at: int,
@@ -67,7 +67,7 @@ def funds_pause_nb(
     return _arm_polls_nb(state, at, now_ms, 0, actions, n, tag_poll)
 
 
-@njit(cache=True)
+@kernel_jit
 def _arm_polls_nb(
     state: np.ndarray, at: int, pause_ms: float, first: int, actions: np.ndarray, n: int, tag: float
 ) -> int:
@@ -81,20 +81,20 @@ def _arm_polls_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def new_episode_poll_tag_nb(state: np.ndarray, at: int, tag_base: float) -> float:
     """The ``tag_poll`` to pass to :func:`funds_pause_nb`: episode ``e`` (pauses so far, from 0)
     polls on ``tag_base + N_POLLS·e + j``."""
     return float(tag_base + N_POLLS * state[at + FD_PAUSES])
 
 
-@njit(cache=True)
+@kernel_jit
 def episode_poll_tag_nb(state: np.ndarray, at: int, tag_base: float) -> float:
     """The ``tag_poll`` of the latest episode, for :func:`is_funds_poll_nb` and the poll calls."""
     return float(tag_base + N_POLLS * max(state[at + FD_PAUSES] - 1.0, 0.0))
 
 
-@njit(cache=True)
+@kernel_jit
 def funds_arm_owed_nb(
     state: np.ndarray, at: int, event: np.ndarray, tag_poll: float, actions: np.ndarray, n: int
 ) -> int:
@@ -117,7 +117,7 @@ def funds_arm_owed_nb(
     return n
 
 
-@njit(cache=True)
+@kernel_jit
 def is_funds_poll_nb(state: np.ndarray, at: int, event: np.ndarray, tag_poll: float) -> bool:
     """Is this timer event a poll of the bot's current funds episode?"""
     tag = event[K.E_TAG]
@@ -126,7 +126,7 @@ def is_funds_poll_nb(state: np.ndarray, at: int, event: np.ndarray, tag_poll: fl
     return state[at + FD_EPISODE] > 0 and int(state[H.H_STATE]) == C.PAUSED
 
 
-@njit(cache=True)
+@kernel_jit
 def funds_poll_nb(
     state: np.ndarray,
     at: int,

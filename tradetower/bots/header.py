@@ -5,9 +5,9 @@ the bot's own fields from :data:`BOT_START`. Everything a checkpoint needs is in
 """
 
 import numpy as np
-from numba import njit
 
 from tradetower.bots import codes as C
+from tradetower.jit_options import kernel_jit
 
 H_STATE = 0
 H_RESUME_TO = 1
@@ -38,7 +38,7 @@ def new_state(n_bot_fields: int) -> np.ndarray:
     return state
 
 
-@njit(cache=True)
+@kernel_jit
 def transition_nb(state: np.ndarray, to: int, trigger: int) -> bool:
     """Move the bot to ``to`` on ``trigger`` if the lifecycle table allows it.
 
@@ -75,7 +75,7 @@ def transition_nb(state: np.ndarray, to: int, trigger: int) -> bool:
     return True
 
 
-@njit(cache=True)
+@kernel_jit
 def finish_closing_nb(state: np.ndarray) -> bool:
     """CLOSING → COMPLETED or STOPPED, by the trigger that started the closing."""
     closer = int(state[H_CLOSE_TRIGGER])
@@ -83,7 +83,7 @@ def finish_closing_nb(state: np.ndarray) -> bool:
     return transition_nb(state, to, C.DONE)
 
 
-@njit(cache=True)
+@kernel_jit
 def is_running_nb(state: np.ndarray) -> bool:
     s = int(state[H_STATE])
     return s == C.ACTIVE or s == C.TRAILING or s == C.PUMP
