@@ -271,6 +271,7 @@ def prepare_run(
         funding=_funding(funding, market),
         signals=_signals(strategy, market),
         capacity=cfg.capacity,
+        streams=market.streams[:2] if "streams" in vars(market) else None,
     )
     initial_pos = _holdings(holdings, market)
     state.pos[:, S.PS_QTY] = initial_pos

@@ -206,9 +206,15 @@ def allocate(
     funding: np.ndarray | None = None,
     signals: np.ndarray | None = None,
     capacity: int = 1024,
+    streams: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> SimState:
-    """A fresh venue state over the given bars (see :func:`simulator.nb.alloc.allocate_nb`)."""
-    lows, highs = lows_highs(ohlcv)
+    """A fresh venue state over the given bars (see :func:`simulator.nb.alloc.allocate_nb`).
+
+    ``streams``: one instrument's float32 lows and highs (:func:`lows_highs`) for the skip loop
+    to read instead of the ``ohlcv`` columns. Worth it only when they already exist (a sweep's
+    ``MarketData.streams``): building them costs more than one run saves."""
+    empty = np.zeros(0, dtype=np.float32)
+    lows, highs = streams if streams is not None else (empty, empty)
     from simulator.nb.alloc import allocate_nb
 
     k = ohlcv.shape[1]

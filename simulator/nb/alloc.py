@@ -147,7 +147,8 @@ def grow_nb(st: S.SimState) -> S.SimState:
     need = pending_rows_nb(orders.shape[0], int(st.params[S.P_MAX_ACTIONS]))
     if pending.shape[0] < need:
         pending = np.zeros((need, pending.shape[1]))
-        pending[: st.pending.shape[0]] = st.pending
+        tail = c[S.C_PEND_TAIL]  # only the queued rows: the queue is nearly always empty, and
+        pending[:tail] = st.pending[:tail]  # copying the rest would touch pages never read
     return S.SimState(
         st.ohlcv,
         st.time_ms,

@@ -112,7 +112,14 @@ def skip_stream_nb(
     lows: np.ndarray, highs: np.ndarray, lo: float, hi: float, t: int, limit: int
 ) -> int:
     """The first bar from t (before ``limit``) whose low reaches ``lo`` or high reaches ``hi``,
-    else ``limit``. Whole chunks are tested first; the chunk that holds the bar is walked."""
+    else ``limit``, over the float32 streams. The first ``SKIP_CHUNK`` bars are walked one by
+    one (most quiet stretches are short); a longer stretch is then tested a whole chunk at a
+    time, and the chunk that holds the bar is walked."""
+    stop = min(t + SKIP_CHUNK, limit)
+    while t < stop and lows[t] > lo and highs[t] < hi:
+        t += 1
+    if t < stop:
+        return t
     while t + SKIP_CHUNK <= limit:
         base = np.uint64(t)  # unsigned indices: no negative-index wrap, so LLVM vectorises
         reached = np.int64(0)
@@ -123,6 +130,22 @@ def skip_stream_nb(
             break
         t += SKIP_CHUNK
     while t < limit and lows[t] > lo and highs[t] < hi:
+        t += 1
+    return t
+
+
+@kernel_jit_inline
+def skip_rows_nb(
+    ohlcv: np.ndarray, signals: np.ndarray, lo: float, hi: float, t: int, limit: int
+) -> int:
+    """:func:`skip_stream_nb` over the one instrument's ``ohlcv`` rows, stopping also at a bar
+    with a signal when ``signals`` (one column) has rows. Walked bar by bar: on strided rows a
+    chunked test (gathers) costs more than it saves."""
+    if signals.shape[0] > 0:
+        while t < limit and ohlcv[t, 0, 2] > lo and ohlcv[t, 0, 1] < hi and signals[t, 0] == 0:
+            t += 1
+        return t
+    while t < limit and ohlcv[t, 0, 2] > lo and ohlcv[t, 0, 1] < hi:
         t += 1
     return t
 
@@ -151,9 +174,13 @@ def skip_quiet_nb(st: S.SimState, t: int) -> int:
     k = st.bounds.shape[0]
     signals = st.signals.shape[0] > 0 and c[S.C_STARTED] != 0
     funding = st.funding.shape[0] > 0
-    if k == 1 and not signals and not funding and st.lows.shape[0] >= limit:
-        # One instrument: stream its contiguous lows and highs (built by ``S.allocate``).
-        return skip_stream_nb(st.lows, st.highs, st.bounds[0, 0], st.bounds[0, 1], t, limit)
+    if k == 1 and not funding:
+        lo = st.bounds[0, 0]
+        hi = st.bounds[0, 1]
+        if not signals and st.lows.shape[0] >= limit:
+            # The float32 streams of a sweep (MarketData.streams): a quarter of the traffic.
+            return skip_stream_nb(st.lows, st.highs, lo, hi, t, limit)
+        return skip_rows_nb(st.ohlcv, st.signals if signals else st.signals[:0], lo, hi, t, limit)
     while t < limit:
         for i in range(k):
             if st.ohlcv[t, i, 2] <= st.bounds[i, 0] or st.ohlcv[t, i, 1] >= st.bounds[i, 1]:

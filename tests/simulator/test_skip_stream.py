@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.nb.loop import SKIP_CHUNK, skip_stream_nb
+from simulator.nb.loop import SKIP_CHUNK, skip_rows_nb, skip_stream_nb
 from tradetower.domain.bars import outward_float32
 
 pytestmark = pytest.mark.nojit  # also checked as plain Python (NUMBA_DISABLE_JIT=1)
@@ -50,3 +50,21 @@ def test_a_bound_equal_to_a_low_stops_the_scan_at_that_bar() -> None:
     assert skip_stream_nb(lows, highs, 9.5, 12.0, 0, lows.shape[0]) == 3 * SKIP_CHUNK + 5
     assert skip_stream_nb(lows, highs, 9.0, 12.0, 0, lows.shape[0]) == lows.shape[0]
     assert skip_stream_nb(lows, highs, 9.0, 11.0, 7, lows.shape[0]) == 7
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 100_000), n=st.integers(1, 300), every=st.integers(0, 60))
+def test_the_row_walk_stops_at_a_reached_bound_or_a_signal(seed: int, n: int, every: int) -> None:
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
+    ohlcv = np.zeros((n, 1, 5))
+    ohlcv[:, 0, 1] = close * 1.001
+    ohlcv[:, 0, 2] = close * 0.999
+    signals = np.zeros((n, 1), dtype=np.int64)
+    if every:
+        signals[every - 1 :: every, 0] = 1
+    lo, hi = 100.0 * 0.99, 100.0 * 1.01
+    plain = _walk(ohlcv[:, 0, 2], ohlcv[:, 0, 1], lo, hi, 0, n)
+    assert skip_rows_nb(ohlcv, signals[:0], lo, hi, 0, n) == plain
+    first_signal = every - 1 if every and every <= n else n
+    assert skip_rows_nb(ohlcv, signals, lo, hi, 0, n) == min(plain, first_signal)
