@@ -63,6 +63,24 @@ def last_close_nb(close_px: np.ndarray, start: int, end: int, close: float) -> f
     return close
 
 
+@kernel_jit_inline
+def watch_equity_nb(
+    eq: float, peak: float, worst: float, below: float
+) -> tuple[float, float, float]:
+    """One bar's equity against the running peak and worst drawdown: (peak, worst, below).
+    ``below``: equity under it may set a new worst drawdown (a little slack kept, so the
+    division is made only then)."""
+    if eq > peak:
+        peak = eq
+        below = peak * (1.0 + worst) + peak * 1e-9 if peak > 0 else -np.inf
+    if eq < below:
+        dd = eq / peak - 1.0
+        if dd < worst:
+            worst = dd
+            below = peak * (1.0 + worst) + peak * 1e-9
+    return peak, worst, below
+
+
 @kernel_jit
 def reduce_one_nb(st: S.SimState, close_px: np.ndarray, out: np.ndarray) -> None:
     """:func:`reduce_metrics_nb` for one instrument without funding: the same figures, bit for
@@ -91,14 +109,7 @@ def reduce_one_nb(st: S.SimState, close_px: np.ndarray, out: np.ndarray) -> None
         end = max(end, t + 1)
         if abs(pos) <= 1e-12:  # flat: every bar's equity is the cash
             close = last_close_nb(close_px, t, end, close)
-            if cash > peak:
-                peak = cash
-                below = peak * (1.0 + worst) + peak * 1e-9 if peak > 0 else -np.inf
-            if cash < below:
-                dd = cash / peak - 1.0
-                if dd < worst:
-                    worst = dd
-                    below = peak * (1.0 + worst) + peak * 1e-9
+            peak, worst, below = watch_equity_nb(cash, peak, worst, below)
             t = end
             continue
         in_pos += end - t
@@ -121,15 +132,7 @@ def reduce_one_nb(st: S.SimState, close_px: np.ndarray, out: np.ndarray) -> None
                 c = close_px[u]
                 if c == c:
                     close = c
-                eq = cash + pos * close
-                if eq > peak:
-                    peak = eq
-                    below = peak * (1.0 + worst) + peak * 1e-9 if peak > 0 else -np.inf
-                if eq < below:
-                    dd = eq / peak - 1.0
-                    if dd < worst:
-                        worst = dd
-                        below = peak * (1.0 + worst) + peak * 1e-9
+                peak, worst, below = watch_equity_nb(cash + pos * close, peak, worst, below)
             t = stop
     eq = cash + pos * close if abs(pos) > 1e-12 else cash
     write_metrics_nb(st, eq, worst, in_pos, out)
