@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,33 @@ COMMAND_NAMES = {
 }
 
 
+def labels(
+    codes: np.ndarray,
+    names: Mapping[int, str] | Sequence[str],
+    default: str | Callable[[int], str] = "?",
+) -> np.ndarray:
+    """``names[code]`` for every code (a mapping, or a sequence indexed from 0; ``default``
+    where it has none, or a callable of the code), looked up once per distinct code: a log of
+    tens of thousands of rows holds a handful of distinct codes. No codes: an empty float
+    array, the column pandas makes of an empty list."""
+    distinct, at = np.unique(np.asarray(codes, dtype=np.int64), return_inverse=True)
+    if not len(distinct):
+        return np.zeros(0)
+
+    def name(code: int) -> str:
+        if isinstance(names, Mapping):
+            if code in names:
+                return names[code]
+        elif 0 <= code < len(names):
+            return names[code]
+        return default(code) if callable(default) else default
+
+    table = np.empty(len(distinct), dtype=object)
+    table[:] = [name(int(c)) for c in distinct]
+    out: np.ndarray = table[at.reshape(-1)]
+    return out
+
+
 def orders_frame(st: S.SimState, symbols: tuple[str, ...], index: pd.DatetimeIndex) -> pd.DataFrame:
     n = int(st.counters[S.C_N_ORDERS])
     o = st.orders[:n]
@@ -56,16 +84,16 @@ def orders_frame(st: S.SimState, symbols: tuple[str, ...], index: pd.DatetimeInd
             "order_id": np.arange(n, dtype=np.int64),
             "placed_time": index[placed] if n else pd.DatetimeIndex([], tz="UTC"),
             "placed_bar": o[:, S.O_PLACED_BAR].astype(np.int64),
-            "instrument": [symbols[i] if 0 <= i < len(symbols) else "" for i in inst],
+            "instrument": labels(inst, symbols, ""),
             "side": o[:, S.O_SIDE].astype(np.int64),
-            "type": [ORDER_TYPES.get(int(x), "?") for x in o[:, S.O_TYPE]],
+            "type": labels(o[:, S.O_TYPE], ORDER_TYPES),
             "price": o[:, S.O_PRICE],
             "qty": o[:, S.O_QTY],
             "filled": o[:, S.O_FILLED],
             "avg_fill_price": o[:, S.O_AVG_FILL],
             "fees": o[:, S.O_FEES],
-            "status": [ORDER_STATUS.get(int(x), "?") for x in o[:, S.O_STATUS]],
-            "reason": [REASONS.get(int(x), str(int(x))) for x in o[:, S.O_REASON]],
+            "status": labels(o[:, S.O_STATUS], ORDER_STATUS),
+            "reason": labels(o[:, S.O_REASON], REASONS, str),
             "done_bar": o[:, S.O_DONE_BAR].astype(np.int64),
             "time_in_force": np.where(o[:, S.O_TIF] == K.IOC, "IOC", "GTC"),
             "reduce_only": o[:, S.O_REDUCE] > 0,
@@ -82,7 +110,7 @@ def fills_frame(st: S.SimState, symbols: tuple[str, ...], index: pd.DatetimeInde
         {
             "timestamp": index[bars] if n else pd.DatetimeIndex([], tz="UTC"),
             "bar": bars,
-            "instrument": [symbols[int(i)] for i in f[:, S.F_INST]],
+            "instrument": labels(f[:, S.F_INST], symbols),
             "side": f[:, S.F_SIDE].astype(np.int64),
             "qty": f[:, S.F_QTY],
             "price": f[:, S.F_PRICE],

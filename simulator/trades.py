@@ -121,7 +121,6 @@ def fills_to_trades(
     ordered = fills.sort_values("timestamp", kind="stable") if len(fills) else fills
     times = _utc_ns(ordered["timestamp"])
     bars = ordered["bar"].to_numpy(dtype=np.int64)
-    instruments = [str(x) for x in ordered["instrument"].to_numpy()]
     sides = ordered["side"].to_numpy(dtype=np.int64)
     qtys = ordered["qty"].to_numpy(dtype=np.float64)
     prices = ordered["price"].to_numpy(dtype=np.float64)
@@ -129,8 +128,13 @@ def fills_to_trades(
 
     from simulator.nb.fifo import fifo_match_nb
 
+    # Instruments numbered in order of first appearance, one pass in pandas (not per fill).
+    found, distinct = pd.factorize(ordered["instrument"].to_numpy(), use_na_sentinel=False)
     names: dict[str, int] = {}
-    codes = np.fromiter((names.setdefault(x, len(names)) for x in instruments), np.int64, len(qtys))
+    for k, name in enumerate(distinct):
+        names.setdefault(str(name), k)
+    remap = np.array([names[str(name)] for name in distinct], dtype=np.int64)
+    codes = remap[found] if len(found) else np.zeros(0, dtype=np.int64)
     (
         lot,
         inst,
