@@ -306,9 +306,9 @@ def build_result(
     index = market.index
     orders = orders_frame(st, symbols, index)
     fills = fills_frame(st, symbols, index)
-    pos, _cash, equity = positions_and_equity(st, cfg.cash, initial_pos)
-    closes = pd.DataFrame(st.ohlcv[:, :, 3], index=index, columns=list(symbols)).ffill()
-    marks = {s: float(closes[s].iloc[-1]) for s in symbols}
+    pos, _cash, equity, closes = positions_and_equity(st, cfg.cash, initial_pos)
+    last = [market.last_close(i) for i in range(len(symbols))]
+    marks = {s: np.nan if c is None else c for s, c in zip(symbols, last, strict=True)}
     trades = fills_to_trades(
         fills[["timestamp", "bar", "instrument", "side", "qty", "price", "fee"]],
         mark_prices=marks,
@@ -316,7 +316,7 @@ def build_result(
         mark_bar=len(index) - 1,
     )
     equity_s = pd.Series(equity, index=index, name="equity")
-    gross = np.abs(pos * closes.fillna(0.0).to_numpy()).sum(axis=1)
+    gross = np.abs(pos * closes).sum(axis=1)
     first = instruments[symbols[0]]
     ppy = cfg.periods_per_year or (
         PERIODS_PER_YEAR["crypto"]

@@ -125,28 +125,21 @@ def fills_frame(st: S.SimState, symbols: tuple[str, ...], index: pd.DatetimeInde
 
 def positions_and_equity(
     st: S.SimState, cash0: float, initial_pos: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-bar positions [n, k], cash [n] and equity [n], rebuilt from the fill log.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-bar positions [n, k], cash [n], equity [n] and the closes they were valued at
+    [n, k], rebuilt from the fill log.
 
     Cash and positions change only at fills (and funding), so the curve needs no per-bar work
-    inside the event loop.
+    inside the event loop. Closes carry forward over missing bars (0 before the first).
     """
-    n, k = st.ohlcv.shape[0], st.ohlcv.shape[1]
-    f = st.fills[: int(st.counters[S.C_N_FILLS])]
-    bars = f[:, S.F_BAR].astype(np.int64)
-    signed = f[:, S.F_SIDE] * f[:, S.F_QTY]
-    cash_delta = st.cflow.copy() if st.cflow.shape[0] == n else np.zeros(n)
-    np.add.at(cash_delta, bars, -signed * f[:, S.F_PRICE] - f[:, S.F_FEE])
-    pos_delta = np.zeros((n, k))
-    np.add.at(pos_delta, (bars, f[:, S.F_INST].astype(np.int64)), signed)
-    if initial_pos is not None:
-        pos_delta[0] += initial_pos
-    pos = np.cumsum(pos_delta, axis=0)
-    pos[np.abs(pos) < 1e-12] = 0.0
-    cash = cash0 + np.cumsum(cash_delta)
-    close = pd.DataFrame(st.ohlcv[:, :, 3]).ffill().fillna(0.0).to_numpy()
-    equity = cash + (pos * close).sum(axis=1)
-    return pos, cash, equity
+    from simulator.nb.curves import positions_equity_nb
+
+    k = st.ohlcv.shape[1]
+    start = np.zeros(k) if initial_pos is None else np.asarray(initial_pos, dtype=np.float64)
+    curves: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] = positions_equity_nb(
+        st.fills, int(st.counters[S.C_N_FILLS]), st.cflow, st.ohlcv, cash0, start
+    )
+    return curves
 
 
 @dataclass
