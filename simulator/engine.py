@@ -134,6 +134,8 @@ def _signals(strategy: Strategy, data: MarketData) -> np.ndarray | None:
             f"{type(strategy).__name__}.signals returned shape {arr.shape}, "
             f"expected ({data.n_bars}, {len(data.symbols)})",
         )
+    if np.issubdtype(arr.dtype, np.integer):  # already codes: no NaN to clear, no copy needed
+        return np.ascontiguousarray(arr, dtype=np.int64)
     return np.ascontiguousarray(np.nan_to_num(arr, nan=0.0).astype(np.int64))
 
 

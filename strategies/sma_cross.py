@@ -72,6 +72,32 @@ def sma_rolling(values: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
+@njit(cache=True)
+def sma_crossings_nb(close: np.ndarray, fast: int, slow: int, out: np.ndarray) -> None:
+    """``crossings(sma(close, fast), sma(close, slow))`` into ``out`` in one pass: the same
+    floats (one running sum, as ``np.cumsum``; each average its difference over the window)
+    without the two averages as arrays."""
+    n = close.shape[0]
+    csum = np.empty(n + 1)
+    csum[0] = 0.0
+    for t in range(n):
+        csum[t + 1] = csum[t] + close[t]
+    prev_f = np.nan
+    prev_s = np.nan
+    for t in range(n):
+        f = (csum[t + 1] - csum[t + 1 - fast]) / fast if t + 1 >= fast else np.nan
+        s = (csum[t + 1] - csum[t + 1 - slow]) / slow if t + 1 >= slow else np.nan
+        code = 0
+        if t > 0:
+            if prev_f < prev_s and f > s:
+                code = 1
+            elif prev_f > prev_s and f < s:
+                code = -1
+        out[t] = code
+        prev_f = f
+        prev_s = s
+
+
 def crossings(fast: np.ndarray, slow: np.ndarray) -> np.ndarray:
     """+1 where ``fast`` crosses above ``slow``, -1 where below, else 0 (strict both sides)."""
     codes = np.zeros(fast.shape[0], dtype=np.int64)
@@ -134,11 +160,13 @@ class SmaCross(KernelStrategy):
 
     def signals(self, data: MarketData) -> np.ndarray:
         c = self.config
-        average = sma_rolling if c.style == "backtesting.py" else sma
         out = np.zeros((data.n_bars, len(data.symbols)), dtype=np.int64)
         for i in range(len(data.symbols)):
             close = data.ohlcv[:, i, 3]
-            out[:, i] = crossings(average(close, c.fast), average(close, c.slow))
+            if c.style == "backtesting.py":
+                out[:, i] = crossings(sma_rolling(close, c.fast), sma_rolling(close, c.slow))
+            else:
+                sma_crossings_nb(close, c.fast, c.slow, out[:, i])
         return out
 
     def adopt_compat(self, mode: str) -> None:

@@ -1,0 +1,40 @@
+"""The SMA crossover's one-pass signal kernel gives exactly the codes of its vectorised
+reference (two cumulative-sum averages, then the strict crossing rule)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from strategies.sma_cross import crossings, sma, sma_crossings_nb
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 100_000),
+    n=st.integers(1, 400),
+    fast=st.integers(1, 30),
+    extra=st.integers(1, 60),
+    ticks=st.booleans(),
+    holes=st.lists(st.integers(0, 399), max_size=3),
+)
+def test_the_one_pass_kernel_equals_the_vectorised_reference(
+    seed: int, n: int, fast: int, extra: int, ticks: bool, holes: list[int]
+) -> None:
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.003, n)))
+    if ticks:  # prices on a coarse tick: equal averages (no crossing) happen often
+        close = np.round(close, 0)
+    close[[h for h in holes if h < n]] = np.nan
+    slow = fast + extra
+    out = np.full(n, 7, dtype=np.int64)
+    sma_crossings_nb(close, fast, slow, out)
+    np.testing.assert_array_equal(out, crossings(sma(close, fast), sma(close, slow)))
+
+
+def test_a_golden_cross_then_a_death_cross() -> None:
+    close = np.array([5.0, 4.0, 3.0, 2.0, 6.0, 7.0, 8.0, 1.0, 0.5, 0.2])
+    out = np.zeros(close.shape[0], dtype=np.int64)
+    sma_crossings_nb(close, 1, 3, out)
+    assert list(out) == [0, 0, 0, 0, 1, 0, 0, -1, 0, 0]
