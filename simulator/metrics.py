@@ -98,13 +98,31 @@ def drawdown_stats(equity: pd.Series) -> dict[str, MetricValue]:
             "max_drawdown_duration_bars": None,
             "max_drawdown_duration_days": None,
         }
+    times = np.ascontiguousarray(_utc_index(equity.index).as_unit("ns").asi8)
+    if np.isnan(values).any():
+        return drawdown_stats_numpy(values, times)
+    from simulator.nb.drawdown import drawdown_nb
+
+    frac, amount, bars, span_ns = drawdown_nb(values, times)
+    pct = float(frac) * 100.0 if np.isfinite(frac) else None
+    return {
+        "max_drawdown_pct": 0.0 if pct == 0 else pct,
+        "max_drawdown": 0.0 if amount == 0 else float(amount),
+        "max_drawdown_duration_bars": int(bars),
+        "max_drawdown_duration_days": int(span_ns) / 1e9 / _SECONDS_PER_DAY,
+    }
+
+
+def drawdown_stats_numpy(values: np.ndarray, times: np.ndarray) -> dict[str, MetricValue]:
+    """:func:`drawdown_stats` in numpy (an equity with NaN in it takes this path; the compiled
+    pass is tested against it)."""
+    n = len(values)
     peak = np.maximum.accumulate(values)
     with np.errstate(divide="ignore", invalid="ignore"):
         dd_frac = np.where(peak > 0, values / peak - 1.0, np.nan)
     dd_pct = float(np.nanmin(dd_frac)) * 100.0 if np.isfinite(dd_frac).any() else None
     dd_amount = float(np.min(values - peak))
 
-    times = _utc_index(equity.index).as_unit("ns").asi8
     underwater = values < peak
     best_bars = 0
     best_ns = 0
