@@ -87,6 +87,31 @@ def daily_returns(equity: pd.Series) -> pd.Series:
     return pd.Series(rets[keep], index=index[keep], dtype=np.float64)
 
 
+_DAY_NS = 86_400 * 10**9
+
+
+def daily_return_values(equity: pd.Series) -> np.ndarray:
+    """``daily_returns(equity).to_numpy()`` without pandas' resampling when the index is a
+    rising timeline and the equity has no NaN (a backtest's curve): the last value of each UTC
+    day with bars is where the day number changes. Anything else takes :func:`daily_returns`."""
+    values = equity.to_numpy(dtype=np.float64)
+    if len(values) == 0 or np.isnan(values).any():
+        return daily_returns(equity).to_numpy(dtype=np.float64)
+    ns = _utc_index(equity.index).as_unit("ns").asi8
+    if len(ns) > 1 and not (np.diff(ns) > 0).all():
+        return daily_returns(equity).to_numpy(dtype=np.float64)
+    days = ns // _DAY_NS
+    ends = np.flatnonzero(days[1:] != days[:-1])  # the last bar of every day but the last
+    levels = np.concatenate((values[ends], values[-1:]))
+    first_day_bars = int(ends[0]) + 1 if len(ends) else len(values)
+    if first_day_bars > 1:
+        levels = np.concatenate((values[:1], levels))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rets = levels[1:] / levels[:-1] - 1.0
+    out: np.ndarray = rets[np.isfinite(rets)]
+    return out
+
+
 def drawdown_stats(equity: pd.Series) -> dict[str, MetricValue]:
     """``max_drawdown_pct``, ``max_drawdown`` and the longest peak-to-recovery span."""
     values = equity.to_numpy(dtype=np.float64)
@@ -220,7 +245,7 @@ def compute_metrics(
     p = float(periods_per_year)
     rf_p = risk_free / p
 
-    r = daily_returns(equity).to_numpy(dtype=np.float64)
+    r = daily_return_values(equity)
     n_r = len(r)
     mean_r = float(r.mean()) if n_r else None
     std_r = float(r.std(ddof=1)) if n_r >= 2 else None
