@@ -9,6 +9,7 @@ The dashboard reads these two files by name; keep the names and the keys of ``sw
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Mapping
@@ -81,7 +82,10 @@ class SweepStore:
         return loaded
 
     def results(self) -> pd.DataFrame:
-        return pd.read_parquet(self.results_path)
+        """The finished rows so far; safe while the sweep still runs. The file is read in one
+        go and parsed from memory: parquet readers reopen a path, and a sweep replacing the
+        file between two opens would hand them pages of a different file."""
+        return pd.read_parquet(io.BytesIO(self.results_path.read_bytes()))
 
 
 def _plain(value: Mapping[str, Any]) -> dict[str, Any]:

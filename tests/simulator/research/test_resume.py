@@ -17,6 +17,7 @@ from conftest import ROOT, random_walk
 
 from simulator.research import distributed
 from simulator.research.runner import run_sweep
+from simulator.research.store import SweepStore
 
 SPACE = ["fast=2:9:1", "slow=20,30,40,50,60"]  # 40 combinations, sma_cross: backtest per row
 CHUNK = 2
@@ -62,7 +63,7 @@ def test_a_killed_sweep_resumes_without_running_any_combination_twice(
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and child.poll() is None:
-            if results.exists() and len(pd.read_parquet(results)) >= 3 * CHUNK:
+            if results.exists() and len(SweepStore(folder).results()) >= 3 * CHUNK:
                 break
             time.sleep(0.02)
     finally:
