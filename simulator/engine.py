@@ -273,7 +273,7 @@ def prepare_run(
         funding=_funding(funding, market),
         signals=_signals(strategy, market),
         capacity=cfg.capacity,
-        streams=market.streams[:2] if "streams" in vars(market) else None,
+        streams=market.built_streams(),
     )
     initial_pos = _holdings(holdings, market)
     state.pos[:, S.PS_QTY] = initial_pos

@@ -136,11 +136,17 @@ def drawdown_stats(equity: pd.Series, times_ns: np.ndarray | None = None) -> dic
 
     frac, amount, bars, span_ns = drawdown_nb(values, times)
     pct = float(frac) * 100.0 if np.isfinite(frac) else None
+    return _drawdown_figures(pct, float(amount), int(bars), int(span_ns))
+
+
+def _drawdown_figures(
+    pct: float | None, amount: float, bars: int, span_ns: int
+) -> dict[str, MetricValue]:
     return {
-        "max_drawdown_pct": 0.0 if pct == 0 else pct,
-        "max_drawdown": 0.0 if amount == 0 else float(amount),
-        "max_drawdown_duration_bars": int(bars),
-        "max_drawdown_duration_days": int(span_ns) / 1e9 / _SECONDS_PER_DAY,
+        "max_drawdown_pct": 0.0 if pct == 0 else pct,  # no -0.0
+        "max_drawdown": 0.0 if amount == 0 else amount,
+        "max_drawdown_duration_bars": bars,
+        "max_drawdown_duration_days": span_ns / 1e9 / _SECONDS_PER_DAY,
     }
 
 
@@ -166,12 +172,7 @@ def drawdown_stats_numpy(values: np.ndarray, times: np.ndarray) -> dict[str, Met
         recov = np.minimum(ends, n - 1)  # unrecovered: counts to the last bar
         best_bars = int(np.max(recov - peaks))
         best_ns = int(np.max(times[recov] - times[peaks]))
-    return {
-        "max_drawdown_pct": 0.0 if dd_pct == 0 else dd_pct,
-        "max_drawdown": 0.0 if dd_amount == 0 else dd_amount,
-        "max_drawdown_duration_bars": best_bars,
-        "max_drawdown_duration_days": best_ns / 1e9 / _SECONDS_PER_DAY,
-    }
+    return _drawdown_figures(dd_pct, dd_amount, best_bars, best_ns)
 
 
 def _max_streak(mask: np.ndarray) -> int:

@@ -11,8 +11,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tradetower.domain.bars import outward_float32
-
 # --- simulation parameters (float64 vector) ---
 P_CASH0 = 0
 P_SLIP_MODE = 1  # 0 none, 1 fixed bps, 2 volume based
@@ -210,9 +208,10 @@ def allocate(
 ) -> SimState:
     """A fresh venue state over the given bars (see :func:`simulator.nb.alloc.allocate_nb`).
 
-    ``streams``: one instrument's float32 lows and highs (:func:`lows_highs`) for the skip loop
-    to read instead of the ``ohlcv`` columns. Worth it only when they already exist (a sweep's
-    ``MarketData.streams``): building them costs more than one run saves."""
+    ``streams``: one instrument's float32 lows and highs, rounded outwards
+    (``MarketData.streams``), for the skip loop to read instead of the ``ohlcv`` columns: a
+    quarter of the memory traffic, the same decisions. Worth it only when they already exist
+    (``MarketData.built_streams``): building them costs more than one run saves."""
     empty = np.zeros(0, dtype=np.float32)
     lows, highs = streams if streams is not None else (empty, empty)
     from simulator.nb.alloc import allocate_nb
@@ -234,19 +233,6 @@ def allocate(
         highs,
     )
     return state
-
-
-def lows_highs(ohlcv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One instrument's lows and highs as contiguous float32 arrays rounded outwards (empty for
-    several instruments).
-
-    The skip loop reads them for every bar it passes: two dense float32 streams instead of the
-    strided float64 rows of ``ohlcv``, a quarter of the memory traffic, with the same decisions
-    (:func:`tradetower.domain.bars.outward_float32`). A sweep computes them once for all of its
-    runs (``MarketData.streams``)."""
-    if ohlcv.shape[1] != 1:
-        return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32)
-    return outward_float32(ohlcv[:, 0, 2], down=True), outward_float32(ohlcv[:, 0, 1], down=False)
 
 
 def grow(state: SimState) -> SimState:

@@ -131,8 +131,8 @@ def fills_to_trades(
     # Instruments numbered in order of first appearance, one pass in pandas (not per fill).
     found, distinct = pd.factorize(ordered["instrument"].to_numpy(), use_na_sentinel=False)
     names: dict[str, int] = {}
-    for k, name in enumerate(distinct):
-        names.setdefault(str(name), k)
+    for name in distinct:
+        names.setdefault(str(name), len(names))
     remap = np.array([names[str(name)] for name in distinct], dtype=np.int64)
     codes = remap[found] if len(found) else np.zeros(0, dtype=np.int64)
     (

@@ -53,7 +53,8 @@ class SmaCrossConfig(FrozenConfig):
 
 
 def sma(values: np.ndarray, window: int) -> np.ndarray:
-    """Simple moving average; NaN until ``window`` values are in."""
+    """Simple moving average; NaN until ``window`` values are in. The reference that
+    :func:`sma_crossings_nb` (what ``signals`` runs) is tested against."""
     out = np.full(values.shape[0], np.nan)
     if window > values.shape[0]:
         return out

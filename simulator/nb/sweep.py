@@ -50,7 +50,7 @@ def write_metrics_nb(st: S.SimState, eq: float, worst: float, in_pos: int, out: 
     out[M_EXPOSURE_PCT] = in_pos / st.ohlcv.shape[0] * 100.0
 
 
-CHUNK = 32  # bars a reduction or skip step tests at once (one or two SIMD registers of them)
+CHUNK = 32  # bars the reduction tests at once, branch-free (a few SIMD registers of them)
 
 
 @kernel_jit_inline

@@ -11,9 +11,8 @@ from hypothesis import strategies as st
 from simulator.config import SimConfig
 from simulator.engine import instrument_table, sim_params
 from simulator.nb.sweep import METRIC_NAMES, N_METRICS, run_one_nb
-from simulator.state import lows_highs
 from strategies import SimpleGrid
-from tradetower.domain.bars import MarketData
+from tradetower.domain.bars import MarketData, outward_float32
 from tradetower.domain.instrument import Instrument
 
 
@@ -22,7 +21,8 @@ def _metrics(
 ) -> np.ndarray:
     cfg = SimConfig.parse({"fees": 0.001, "cash": 10_000.0})
     inst = Instrument(symbol="ASSET", maker_fee=0.001, taker_fee=0.001)
-    lows, highs = lows_highs(ohlcv)
+    lows = outward_float32(ohlcv[:, 0, 2], down=True)
+    highs = outward_float32(ohlcv[:, 0, 1], down=False)
     out = np.full(N_METRICS, np.nan)
     run_one_nb(
         ohlcv,

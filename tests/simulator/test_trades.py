@@ -220,3 +220,24 @@ def test_trade_pnl_matches_cash_accounting(
         assert math.isclose(float(signed.sum()), position[inst], abs_tol=1e-9 * scale)
         assert open_rows["direction"].nunique() <= 1
     assert (trades["qty"] > 0).all()
+
+
+def test_instruments_are_told_apart_by_their_name_as_text() -> None:
+    """1 and "1" name one instrument (as text they are the same); "B" is another."""
+    ts = pd.date_range("2024-01-01", periods=4, freq="1min", tz="UTC")
+    fills = pd.DataFrame(
+        {
+            "timestamp": ts,
+            "bar": [0, 1, 2, 3],
+            "instrument": pd.Series([1, "1", "B", "B"], dtype=object),
+            "side": [1, -1, 1, -1],
+            "qty": [1.0] * 4,
+            "price": [10.0, 11.0, 5.0, 6.0],
+            "fee": [0.0] * 4,
+        }
+    )
+    trades = fills_to_trades(fills)
+    assert list(trades["instrument"]) == ["1", "B"]
+    assert list(trades["entry_price"]) == [10.0, 5.0]
+    assert list(trades["exit_price"]) == [11.0, 6.0]
+    assert not trades["is_open"].any()

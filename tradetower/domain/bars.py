@@ -217,7 +217,7 @@ def outward_float32(values: np.ndarray, *, down: bool) -> np.ndarray:
 
 @njit(cache=True)
 def _outward_nb(values: np.ndarray, down: bool) -> np.ndarray:
-    """One pass, without branches in the common case (a year of minutes in ~0.3 ms)."""
+    """One pass, without branches in the common case (a year of minutes in under 1 ms)."""
     n = values.shape[0]
     out = np.empty(n, dtype=np.float32)
     bits = out.view(np.int32)
@@ -284,6 +284,12 @@ class MarketData:
             end -= span
             span *= 8
         return None
+
+    def built_streams(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The lows and highs of :attr:`streams` if something has already built them (a sweep
+        over these bars), else None: one backtest is better off without building them."""
+        built: tuple[np.ndarray, np.ndarray, np.ndarray] | None = vars(self).get("streams")
+        return None if built is None else (built[0], built[1])
 
     @cached_property
     def streams(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
