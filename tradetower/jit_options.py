@@ -6,6 +6,10 @@ cached numba functions call one another opaquely (as object code, with no inlini
 them): with reference counting on, every such call increments and decrements each array of the
 tuple, about 100 ns a call, which was most of the cost of a fill. A function compiled this way
 must not allocate arrays.
+
+Even without reference counting, a call that is not inlined passes that tuple flattened (about
+200 words pushed on the stack): the simulator's per-event helpers use :func:`kernel_jit_inline`,
+and cheap tests guard the calls that are usually not needed.
 """
 
 from collections.abc import Callable

@@ -184,6 +184,18 @@ def observe_nb(
                 mon[MN_PEND_PAUSE] = 1.0
 
 
+@kernel_jit_inline
+def command_due_nb(mon: np.ndarray) -> bool:
+    """True when :func:`pop_command_nb` has a command to hand out."""
+    due: bool = (
+        mon[MN_PEND_RESUME] > 0.0
+        or mon[MN_PEND_KILL] > 0.0
+        or mon[MN_PEND_DD] > 0.0
+        or mon[MN_PEND_PAUSE] > 0.0
+    )
+    return due
+
+
 @kernel_jit
 def pop_command_nb(mon: np.ndarray) -> tuple[int, int, float]:
     """The next command the monitor decided: (command code, rule, measured value), or

@@ -6,13 +6,25 @@ from numba import njit
 from simulator import state as S
 from tradetower import kernel_abi as K
 from tradetower import risk_nb as R
+from tradetower.jit_options import kernel_jit_inline
 
 
 @njit(cache=True)
 def pending_rows_nb(order_rows: int, max_actions: int) -> int:
-    """Rows the queue of pending events needs. Each queued event is the cancel or refusal of a
-    distinct order, so the queue never holds more entries than the order log has rows."""
+    """Rows a fresh queue of pending events gets for ``order_rows`` orders. Each queued event is
+    the cancel or refusal of a distinct order, so the queue never holds more entries than the
+    order log has rows."""
     return order_rows + 2 * max_actions + 16
+
+
+@kernel_jit_inline
+def pending_need_nb(st: S.SimState) -> int:
+    """Rows the queue must have before the next event. Its rows up to the tail hold events of
+    distinct closed orders; one event and the reaction to it can add one for each active order
+    (a cancel-all, a liquidation) and two per action (an order placed, then cancelled or
+    refused). The order log's rows bound this too, but grow with every order a run places."""
+    c = st.counters
+    return c[S.C_PEND_TAIL] + c[S.C_N_ACTIVE] + 2 * int(st.params[S.P_MAX_ACTIONS]) + 16
 
 
 @njit(cache=True)
@@ -144,9 +156,9 @@ def grow_nb(st: S.SimState) -> S.SimState:
     if c[S.C_N_TIMERS] + room >= timers.shape[0]:
         timers = _bigger_i(timers, room)
     pending = st.pending
-    need = pending_rows_nb(orders.shape[0], int(st.params[S.P_MAX_ACTIONS]))
+    need = pending_need_nb(st)
     if pending.shape[0] < need:
-        pending = np.zeros((need, pending.shape[1]))
+        pending = np.zeros((max(need, 2 * pending.shape[0]), pending.shape[1]))
         tail = c[S.C_PEND_TAIL]  # only the queued rows: the queue is nearly always empty, and
         pending[:tail] = st.pending[:tail]  # copying the rest would touch pages never read
     return S.SimState(

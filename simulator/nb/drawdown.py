@@ -7,15 +7,16 @@ from numba import njit
 
 
 @njit(cache=True)
-def drawdown_nb(values: np.ndarray, times_ns: np.ndarray) -> tuple[float, float, int, int]:
+def drawdown_nb(values: np.ndarray, times: np.ndarray) -> tuple[float, float, int, int]:
     """(worst ``E/peak - 1`` over bars with a positive peak, NaN when none; worst ``E - peak``;
-    longest span in bars; longest span in ns). ``values`` must hold no NaN."""
+    longest span in bars; longest span in the unit of ``times``, epoch integers of any unit).
+    ``values`` must hold no NaN."""
     n = values.shape[0]
     peak = -np.inf
     worst_frac = np.nan
     worst_amount = np.inf
     best_bars = 0
-    best_ns = 0
+    best_span = 0
     run_start = -1  # first underwater bar of the current run
     for t in range(n):
         v = values[t]
@@ -30,9 +31,9 @@ def drawdown_nb(values: np.ndarray, times_ns: np.ndarray) -> tuple[float, float,
             run_start = t
         elif not under and run_start >= 0:
             best_bars = max(best_bars, t - (run_start - 1))
-            best_ns = max(best_ns, times_ns[t] - times_ns[run_start - 1])
+            best_span = max(best_span, times[t] - times[run_start - 1])
             run_start = -1
     if run_start >= 0:  # not recovered: counts to the last bar
         best_bars = max(best_bars, (n - 1) - (run_start - 1))
-        best_ns = max(best_ns, times_ns[n - 1] - times_ns[run_start - 1])
-    return worst_frac, worst_amount, best_bars, best_ns
+        best_span = max(best_span, times[n - 1] - times[run_start - 1])
+    return worst_frac, worst_amount, best_bars, best_span

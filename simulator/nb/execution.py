@@ -74,7 +74,7 @@ def affordable_qty_nb(
     )
 
 
-@kernel_jit
+@kernel_jit_inline
 def apply_fill_nb(
     st: S.SimState,
     i: int,
@@ -125,7 +125,7 @@ def apply_fill_nb(
     row[S.F_SLIPPAGE] = slip_cost
 
 
-@kernel_jit
+@kernel_jit_inline
 def execute_order_nb(st: S.SimState, oid: int, price: float, ev: np.ndarray) -> int:
     """Fill (all or part of) order ``oid`` touched at ``price`` in the current bar.
 

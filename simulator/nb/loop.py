@@ -10,7 +10,7 @@ Orders placed or triggers armed while bar t is processed act from bar t+1.
 import numpy as np
 
 from simulator import state as S
-from simulator.nb.alloc import pending_rows_nb
+from simulator.nb.alloc import pending_need_nb
 from simulator.nb.execution import (
     apply_fill_nb,
     apply_funding_nb,
@@ -150,7 +150,7 @@ def skip_rows_nb(
     return t
 
 
-@kernel_jit
+@kernel_jit_inline
 def skip_quiet_nb(st: S.SimState, t: int) -> int:
     """The first bar from t on that :func:`is_quiet_nb` does not call quiet, or a bar where
     that check must be made (a timer's or the start's bar). One tight pass over the bars: the
@@ -210,7 +210,8 @@ def enter_bar_nb(st: S.SimState, t: int) -> None:
         st.pos[i, S.PS_FROM] = 0.0
         st.vol_used[i] = 0.0
     st.counters[S.C_HITS_LEFT] = -1
-    apply_funding_nb(st, t)
+    if st.funding.shape[0] > 0:  # tested here: a call costs more than the test
+        apply_funding_nb(st, t)
 
 
 @kernel_jit_inline
@@ -254,7 +255,7 @@ def trigger_hit_nb(st: S.SimState, tid: int) -> tuple[float, float, float]:
     return trail_hit_nb(path, tr[S.T_REF], tr[S.T_DIST], direction)
 
 
-@kernel_jit
+@kernel_jit_inline
 def intrabar_event_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
     """Hand out the earliest remaining hit of bar t; EV_NONE when none is left."""
     while True:
@@ -400,8 +401,7 @@ def needs_growth_nb(st: S.SimState) -> bool:
         or c[S.C_N_FILLS] + room >= st.fills.shape[0]
         or c[S.C_N_TRIG] + room >= st.trig.shape[0]
         or c[S.C_N_TIMERS] + room >= st.timers.shape[0]
-        or st.pending.shape[0]
-        < pending_rows_nb(st.orders.shape[0], int(st.params[S.P_MAX_ACTIONS]))
+        or st.pending.shape[0] < pending_need_nb(st)
     )
 
 
@@ -497,9 +497,11 @@ def next_event_nb(st: S.SimState, ev: np.ndarray) -> int:
             c[S.C_STAGE] = S.STAGE_INTRABAR
             stage = S.STAGE_INTRABAR
         if stage == S.STAGE_INTRABAR:
-            et = intrabar_event_nb(st, t, ev)
-            if et != K.EV_NONE:
-                return et
+            # Once the bar's hits are all handed out, only a liquidation can still happen.
+            if c[S.C_HITS_LEFT] != 0 or st.params[S.P_LIQUIDATION] > 0:
+                et = intrabar_event_nb(st, t, ev)
+                if et != K.EV_NONE:
+                    return et
             refresh_bounds_nb(st)
             if c[S.C_N_MARKET] > 0:  # IOC orders are counted there
                 et = expire_ioc_nb(st, t, ev)
@@ -606,9 +608,10 @@ def next_event_nb(st: S.SimState, ev: np.ndarray) -> int:
                     kill_pending_nb(st) and t >= p[S.P_KILL_BAR],
                 )
         if stage == S.STAGE_RISK_POP:
-            et = risk_command_nb(st, t, ev)
-            if et != K.EV_NONE:
-                return et
+            if R.command_due_nb(st.monitor):
+                et = risk_command_nb(st, t, ev)
+                if et != K.EV_NONE:
+                    return et
             c[S.C_STAGE] = S.STAGE_BAR
             stage = S.STAGE_BAR
         if stage == S.STAGE_BAR:

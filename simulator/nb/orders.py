@@ -154,8 +154,10 @@ def bounds_stale_nb(st: S.SimState) -> None:
     st.counters[S.C_BOUNDS_STALE] = 1
 
 
-@kernel_jit
+@kernel_jit_inline
 def refresh_bounds_nb(st: S.SimState) -> None:
+    """Recompute the bounds if something made them stale. Inlined: the test is one load, and a
+    call passes the whole venue state (some 200 words) on the stack."""
     if st.counters[S.C_BOUNDS_STALE] != 0:
         st.counters[S.C_BOUNDS_STALE] = 0
         update_bounds_nb(st)
@@ -252,7 +254,7 @@ def order_time_nb(st: S.SimState) -> float:
     return float(st.time_ms[min(max(st.counters[S.C_BAR], 0), n - 1)])
 
 
-@kernel_jit
+@kernel_jit_inline
 def place_order_nb(st: S.SimState, a: np.ndarray) -> int:
     """Log and activate an order from an action row; a refused order is logged REJECTED and a
     cancel event is queued. Returns the order id."""

@@ -44,6 +44,9 @@ def test_equal_to_the_resampled_returns(
     equity = pd.Series(values, index=index)
     expected = daily_returns(equity).to_numpy(dtype=np.float64)
     np.testing.assert_array_equal(daily_return_values(equity), expected)
+    for unit in ("s", "ms", "us", "ns"):  # day numbers are taken in the index's own unit
+        in_unit = pd.Series(values, index=pd.DatetimeIndex(index).as_unit(unit))
+        np.testing.assert_array_equal(daily_return_values(in_unit), expected)
 
 
 def test_unsorted_or_missing_values_fall_back_to_resampling() -> None:

@@ -27,7 +27,11 @@ def test_the_compiled_pass_equals_numpy(
     values[level_from:] = values[level_from]  # a level stretch at the end
     index = pd.date_range("2024-01-01", periods=n, freq="7min", tz="UTC")
     times = index.as_unit("ns").asi8
-    assert drawdown_stats(pd.Series(values, index=index)) == drawdown_stats_numpy(values, times)
+    expected = drawdown_stats_numpy(values, times)
+    for unit in ("s", "ms", "us", "ns"):  # spans are taken in the index's own unit
+        assert drawdown_stats(pd.Series(values, index=index.as_unit(unit))) == expected
+    # the numpy path, in a coarser unit, gives the same span in nanoseconds
+    assert drawdown_stats_numpy(values, index.as_unit("s").asi8, 10**9) == expected
 
 
 def test_a_drop_and_a_recovery() -> None:
