@@ -30,4 +30,4 @@ def kernel_jit(fn: F) -> F:
 
 def kernel_jit_inline(fn: F) -> F:
     """:func:`kernel_jit`, and inlined into its callers (small helpers on the hot path)."""
-    return cast(F, njit(cache=True, inline="always", **NO_NRT)(fn))
+    return cast(F, njit(cache=True, forceinline=True, **NO_NRT)(fn))

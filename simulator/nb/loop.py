@@ -1,6 +1,6 @@
 """The event-skipping loop: advance through bars until something happens.
 
-``next_event_nb`` is the only place that walks bars. A bar is skipped with a few comparisons
+``next_event_inline_nb`` is the only place that walks bars. A bar is skipped with a few comparisons
 when no resting order, trigger, liquidation, timer, signal or funding payment can act on it.
 Otherwise the bar's intrabar path is fixed and its hits are handed out one at a time, earliest
 first, so a strategy's reaction to one fill (a cancel, say) is in force for the rest of the bar.
@@ -19,7 +19,6 @@ from simulator.nb.execution import (
     slipped_price_nb,
 )
 from simulator.nb.orders import (
-    apply_actions_nb,
     bounds_stale_nb,
     cancel_order_nb,
     disarm_trigger_nb,
@@ -457,9 +456,11 @@ def risk_command_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
     return K.EV_SIGNAL
 
 
-@kernel_jit
-def next_event_nb(st: S.SimState, ev: np.ndarray) -> int:
-    """Write the next event into ``ev`` and return its type."""
+@kernel_jit_inline
+def next_event_inline_nb(st: S.SimState, ev: np.ndarray) -> int:
+    """Write the next event into ``ev`` and return its type. Inlined into the one driver loop
+    (``simulator.nb.compiled.run_kernel_nb``, which every path runs), since a call would pass
+    the whole venue state on the stack once per event."""
     c = st.counters
     # Before any event reaches the strategy, the logs must have room for its reaction; queued
     # events included (a strategy answering each refusal with more orders never drains them).
@@ -623,14 +624,6 @@ def next_event_nb(st: S.SimState, ev: np.ndarray) -> int:
                 return K.EV_BAR
         c[S.C_STAGE] = S.STAGE_NEW
         c[S.C_BAR] = t + 1
-
-
-@kernel_jit
-def step_nb(st: S.SimState, actions: np.ndarray, n_actions: int, ev: np.ndarray) -> int:
-    """The Python path's one call per event: carry out the last reaction, find the next event."""
-    if n_actions > 0:
-        apply_actions_nb(st, actions, n_actions)
-    return next_event_nb(st, ev)
 
 
 @kernel_jit

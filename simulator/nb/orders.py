@@ -454,6 +454,12 @@ def cancel_tagged_nb(st: S.SimState, inst: int, tag: float) -> float:
 @kernel_jit
 def apply_actions_nb(st: S.SimState, actions: np.ndarray, n: int) -> None:
     """Carry out ``n`` action rows, writing each assigned id back into ``A_RESULT``."""
+    apply_actions_inline_nb(st, actions, n)
+
+
+@kernel_jit_inline
+def apply_actions_inline_nb(st: S.SimState, actions: np.ndarray, n: int) -> None:
+    """:func:`apply_actions_nb` for the compiled driver's loop (see ``next_event_inline_nb``)."""
     for r in range(n):
         a = actions[r]
         kind = int(a[K.A_KIND])
