@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from simulator import state as S
-from simulator.nb.loop import finish_nb
+from simulator.nb.loop import finish_nb, step_nb
 from simulator.nb.orders import apply_actions_nb
 from tradetower import kernel_abi as K
 from tradetower.domain.instrument import Instrument
@@ -229,10 +229,8 @@ class Driver:
 
     def run_python(self) -> None:
         """Re-enter numba once per event; the strategy's callbacks run in Python."""
-        from simulator.nb.compiled import step
-
         while True:
-            et = step(self.state, self.actions, self.n_actions, self.event)
+            et = step_nb(self.state, self.actions, self.n_actions, self.event)
             self.n_actions = 0
             if et == K.EV_BUFFER_FULL:
                 self.state = S.grow(self.state)
@@ -251,19 +249,12 @@ class Driver:
         kernel = type(strategy).kernel
         params = np.ascontiguousarray(strategy.params, dtype=np.float64)
         while True:
-            et = run_kernel_nb(
-                self.state, kernel, params, strategy.state, self.event, self.actions, 0
-            )
+            et = run_kernel_nb(self.state, kernel, params, strategy.state, self.event, self.actions)
             if et == K.EV_BUFFER_FULL:
                 self.state = S.grow(self.state)
                 continue
             if et == K.EV_ACTIONS_OVERFLOW:
                 raise actions_overflow(kernel, self.actions.shape[0])
-            if et == K.EV_HANDED_BACK:
-                raise StrategyError(
-                    f"{type(strategy).__name__}'s kernel returned {K.HAND_BACK} (a count of "
-                    "actions is never negative)"
-                )
             break
 
     def stop(self, close_positions: bool) -> None:

@@ -308,7 +308,7 @@ def build_result(
     index = market.index
     orders = orders_frame(st, symbols, index)
     fills = fills_frame(st, symbols, index)
-    pos, _cash, equity, closes = positions_and_equity(st, cfg.cash, initial_pos)
+    pos, equity, gross, in_position = positions_and_equity(st, cfg.cash, initial_pos)
     last = [market.last_close(i) for i in range(len(symbols))]
     marks = {s: np.nan if c is None else c for s, c in zip(symbols, last, strict=True)}
     trades = fills_to_trades(
@@ -318,7 +318,6 @@ def build_result(
         mark_bar=len(index) - 1,
     )
     equity_s = pd.Series(equity, index=index, name="equity")
-    gross = np.abs(pos * closes).sum(axis=1)
     first = instruments[symbols[0]]
     ppy = cfg.periods_per_year or (
         PERIODS_PER_YEAR["crypto"]
@@ -330,7 +329,7 @@ def build_result(
     metrics = compute_metrics(
         equity_s,
         trades,
-        in_position=(np.abs(pos) > 0).any(axis=1),
+        in_position=in_position,
         fees_paid=float(st.account[S.AC_FEES]),
         periods_per_year=ppy,
         risk_free=cfg.risk_free,

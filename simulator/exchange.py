@@ -22,6 +22,7 @@ import pandas as pd
 from simulator import state as S
 from simulator.config import SimConfig
 from simulator.engine import instrument_table, sim_params
+from simulator.nb.loop import step_nb
 from simulator.nb.orders import apply_actions_nb, cancel_order_nb
 from tradetower import kernel_abi as K
 from tradetower.connector import (
@@ -122,10 +123,8 @@ class SimulatedExchange:
 
     def _run_until_bar_close(self) -> None:
         """Process events until the current bar's close (a BAR event) or the end of data."""
-        from simulator.nb.compiled import step  # compiled (or loaded) on first use
-
         while True:
-            et = step(self._state, self._actions, 0, self._event)
+            et = step_nb(self._state, self._actions, 0, self._event)
             if et == K.EV_BUFFER_FULL:
                 self._state = S.grow(self._state)
                 continue

@@ -186,11 +186,10 @@ def drawdown_stats_numpy(
 
 
 def _max_streak(mask: np.ndarray) -> int:
-    best = run = 0
-    for hit in mask.tolist():
-        run = run + 1 if hit else 0
-        best = max(best, run)
-    return best
+    """The longest run of True in ``mask``: the widest gap between two False (one before the
+    start and one after the end), less one."""
+    falses = np.flatnonzero(~np.concatenate(([False], np.asarray(mask, dtype=bool), [False])))
+    return int(np.diff(falses).max()) - 1
 
 
 def trade_stats(trades: pd.DataFrame) -> dict[str, MetricValue]:

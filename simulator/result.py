@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from simulator import state as S
+from simulator.columns import str_column
 from tradetower import kernel_abi as K
 from tradetower.bots import codes as C
 from tradetower.risk import REJECT_RULES, RULE_NAMES
@@ -51,11 +52,12 @@ def labels(
     codes: np.ndarray,
     names: Mapping[int, str] | Sequence[str],
     default: str | Callable[[int], str] = "?",
-) -> np.ndarray:
+) -> np.ndarray | pd.Series:
     """``names[code]`` for every code (a mapping, or a sequence indexed from 0; ``default``
     where it has none, or a callable of the code), looked up once per distinct code: a log of
     tens of thousands of rows holds a handful of distinct codes. No codes: an empty float
-    array, the column pandas makes of an empty list."""
+    array, the column pandas makes of an empty list; else a string column
+    (:func:`simulator.columns.str_column`)."""
     distinct, at = np.unique(np.asarray(codes, dtype=np.int64), return_inverse=True)
     if not len(distinct):
         return np.zeros(0)
@@ -68,10 +70,14 @@ def labels(
             return names[code]
         return default(code) if callable(default) else default
 
-    table = np.empty(len(distinct), dtype=object)
-    table[:] = [name(int(c)) for c in distinct]
-    out: np.ndarray = table[at.reshape(-1)]
-    return out
+    return str_column(at.reshape(-1), [name(int(c)) for c in distinct])
+
+
+def flags(mask: np.ndarray, no: str, yes: str) -> np.ndarray | pd.Series:
+    """``np.where(mask, yes, no)`` as a string column, built as :func:`labels` builds one."""
+    if not len(mask):
+        return np.where(mask, yes, no)
+    return str_column(np.asarray(mask, dtype=np.int64), (no, yes))
 
 
 def orders_frame(st: S.SimState, symbols: tuple[str, ...], index: pd.DatetimeIndex) -> pd.DataFrame:
@@ -95,7 +101,7 @@ def orders_frame(st: S.SimState, symbols: tuple[str, ...], index: pd.DatetimeInd
             "status": labels(o[:, S.O_STATUS], ORDER_STATUS),
             "reason": labels(o[:, S.O_REASON], REASONS, str),
             "done_bar": o[:, S.O_DONE_BAR].astype(np.int64),
-            "time_in_force": np.where(o[:, S.O_TIF] == K.IOC, "IOC", "GTC"),
+            "time_in_force": flags(o[:, S.O_TIF] == K.IOC, "GTC", "IOC"),
             "reduce_only": o[:, S.O_REDUCE] > 0,
             "tag": o[:, S.O_TAG].astype(np.int64),
         }
@@ -115,7 +121,7 @@ def fills_frame(st: S.SimState, symbols: tuple[str, ...], index: pd.DatetimeInde
             "qty": f[:, S.F_QTY],
             "price": f[:, S.F_PRICE],
             "fee": f[:, S.F_FEE],
-            "liquidity": np.where(f[:, S.F_TAKER] > 0, "TAKER", "MAKER"),
+            "liquidity": flags(f[:, S.F_TAKER] > 0, "MAKER", "TAKER"),
             "order_id": f[:, S.F_ORDER].astype(np.int64),
             "liquidation": f[:, S.F_LIQUIDATION] > 0,
             "slippage_cost": f[:, S.F_SLIPPAGE],
@@ -126,20 +132,27 @@ def fills_frame(st: S.SimState, symbols: tuple[str, ...], index: pd.DatetimeInde
 def positions_and_equity(
     st: S.SimState, cash0: float, initial_pos: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-bar positions [n, k], cash [n], equity [n] and the closes they were valued at
-    [n, k], rebuilt from the fill log.
+    """Per-bar positions [n, k], equity [n], gross exposure (the positions' absolute value at
+    the closes they were valued at, closes carried forward over missing bars) [n], and whether
+    any position is open [n], rebuilt from the fill log.
 
     Cash and positions change only at fills (and funding), so the curve needs no per-bar work
-    inside the event loop. Closes carry forward over missing bars (0 before the first).
+    inside the event loop.
     """
-    from simulator.nb.curves import positions_equity_nb
+    from simulator.nb.curves import fills_in_bar_order_nb, positions_equity_nb
 
     k = st.ohlcv.shape[1]
     start = np.zeros(k) if initial_pos is None else np.asarray(initial_pos, dtype=np.float64)
-    curves: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] = positions_equity_nb(
-        st.fills, int(st.counters[S.C_N_FILLS]), st.cflow, st.ohlcv, cash0, start
+    n_fills = int(st.counters[S.C_N_FILLS])
+    fills = st.fills
+    if not fills_in_bar_order_nb(fills, n_fills):  # never from the simulator; kept exact anyway
+        fills = fills[np.argsort(fills[:n_fills, S.F_BAR], kind="stable")]
+    pos, equity, gross, in_pos, closes = positions_equity_nb(
+        fills, n_fills, st.cflow, st.ohlcv, cash0, start
     )
-    return curves
+    if closes.shape[0]:  # many instruments: numpy's own (pairwise) row sums
+        gross = np.abs(pos * closes).sum(axis=1)
+    return pos, equity, gross, in_pos
 
 
 @dataclass

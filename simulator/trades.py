@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from simulator.columns import str_column
+
 __all__ = ["FILL_COLUMNS", "TRADE_COLUMNS", "fills_to_trades"]
 
 FILL_COLUMNS: tuple[str, ...] = ("timestamp", "bar", "instrument", "side", "qty", "price", "fee")
@@ -60,8 +62,9 @@ _NAT_NS = np.iinfo(np.int64).min  # the int64 value of NaT
 class _Rows:
     """The trade rows as columns (lists or arrays)."""
 
-    instrument: list[str]
-    direction: list[str]
+    inst: np.ndarray  # codes into ``symbols``
+    symbols: list[str]
+    long: np.ndarray  # bool: a long lot
     qty: np.ndarray
     entry_time: np.ndarray
     exit_time: np.ndarray
@@ -151,7 +154,6 @@ def fills_to_trades(
         n_closed,
     ) = fifo_match_nb(codes, sides, qtys, prices, fees, times, bars, len(names))
     is_open = np.arange(len(q)) >= n_closed
-    symbols = np.asarray(list(names), dtype=object)
     if is_open.any():
         open_ns = _NAT_NS if mark_time is None else int(_utc_ns(pd.DatetimeIndex([mark_time]))[0])
         marks = np.full(len(names), np.nan)
@@ -163,8 +165,9 @@ def fills_to_trades(
         exit_px = np.where(is_open, marks[inst], exit_px)
         exit_fee = np.where(is_open, 0.0, exit_fee)
     rows = _Rows(
-        instrument=list(symbols[inst]) if len(q) else [],
-        direction=list(np.where(lot_dir[lot] > 0, "LONG", "SHORT")) if len(q) else [],
+        inst=inst,
+        symbols=list(names),
+        long=lot_dir[lot] > 0,
         qty=q,
         entry_time=lot_ns[lot],
         exit_time=exit_ns,
@@ -180,7 +183,7 @@ def fills_to_trades(
 
 
 def _frame(rows: _Rows) -> pd.DataFrame:
-    direction = np.where(np.asarray(rows.direction, dtype=object) == "LONG", 1.0, -1.0)
+    direction = np.where(rows.long, 1.0, -1.0)
     qty = np.asarray(rows.qty, dtype=np.float64)
     entry_price = np.asarray(rows.entry_price, dtype=np.float64)
     exit_price = np.asarray(rows.exit_price, dtype=np.float64)
@@ -195,8 +198,8 @@ def _frame(rows: _Rows) -> pd.DataFrame:
     exit_time = _ns_to_utc(rows.exit_time)
     return pd.DataFrame(
         {
-            "instrument": pd.Series(rows.instrument, dtype="str"),
-            "direction": pd.Series(rows.direction, dtype="str"),
+            "instrument": str_column(rows.inst, rows.symbols),
+            "direction": str_column(np.where(rows.long, 0, 1), ("LONG", "SHORT")),
             "qty": qty,
             "entry_time": entry_time,
             "exit_time": exit_time,

@@ -62,8 +62,6 @@ EV_STOP: Final = 8
 EV_END: Final = 9  # internal: no more data
 EV_BUFFER_FULL: Final = 10  # internal: a log needs to grow before the run goes on
 EV_ACTIONS_OVERFLOW: Final = 11  # internal: a kernel returned more actions than its buffer holds
-EV_HANDED_BACK: Final = 12  # internal: the kernel returned HAND_BACK; the event is in ``ev``
-HAND_BACK: Final = -1  # what the Python driver's kernel returns: "give this event to Python"
 
 # Event row columns
 E_TYPE: Final = 0

@@ -1,13 +1,17 @@
-"""A run's per-bar positions, cash and equity rebuilt from its fill log in one compiled pass.
+"""A run's per-bar positions and equity rebuilt from its fill log in one compiled pass.
 
 The same floats as the numpy formulation it replaced (``np.add.at`` into per-bar deltas, then
-``np.cumsum``; closes forward-filled, 0 before the first): sums run in the same order.
+``np.cumsum``; closes forward-filled, 0 before the first; gross exposure ``np.abs(pos *
+closes).sum(axis=1)``): sums run in the same order. The fill log is in bar order, so each bar's
+deltas are summed as the pass reaches it, without per-bar delta arrays.
 """
 
 import numpy as np
 from numba import njit
 
 from simulator import state as S
+
+GROSS_IN_PASS = 8  # below this many instruments numpy's row sum is a plain left-to-right sum
 
 
 @njit(cache=True)
@@ -18,42 +22,62 @@ def positions_equity_nb(
     ohlcv: np.ndarray,
     cash0: float,
     initial_pos: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(positions [n, k], cash [n], equity [n], closes carried forward [n, k])."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(positions [n, k], equity [n], gross exposure [n], in a position [n] (bool), closes
+    carried forward [n, k]). With ``GROSS_IN_PASS`` instruments or more the gross exposure is
+    left to the caller (numpy sums long rows pairwise) and the closes are returned for it;
+    otherwise the closes come back empty ([0, k])."""
     n = ohlcv.shape[0]
     k = ohlcv.shape[1]
-    cash_delta = np.zeros(n)
-    if cflow.shape[0] == n:
-        cash_delta[:] = cflow
-    pos_delta = np.zeros((n, k))
-    for j in range(n_fills):
-        t = int(fills[j, S.F_BAR])
-        signed = fills[j, S.F_SIDE] * fills[j, S.F_QTY]
-        cash_delta[t] += -signed * fills[j, S.F_PRICE] - fills[j, S.F_FEE]
-        pos_delta[t, int(fills[j, S.F_INST])] += signed
-    for i in range(k):
-        if n > 0:
-            pos_delta[0, i] += initial_pos[i]
+    gross_here = k < GROSS_IN_PASS
     pos = np.empty((n, k))
-    cash = np.empty(n)
     equity = np.empty(n)
-    closes = np.empty((n, k))
+    gross = np.zeros(n)
+    in_pos = np.zeros(n, dtype=np.bool_)
+    closes = np.empty((0 if gross_here else n, k))
     running = np.zeros(k)
+    bar_pos = np.zeros(k)
     last = np.full(k, np.nan)
+    has_flow = cflow.shape[0] == n
     total = 0.0
+    j = 0
     for t in range(n):
-        total += cash_delta[t]
-        cash[t] = cash0 + total
-        held = 0.0
+        bar_cash = cflow[t] if has_flow else 0.0
         for i in range(k):
-            running[i] += pos_delta[t, i]
+            bar_pos[i] = 0.0
+        while j < n_fills and int(fills[j, S.F_BAR]) == t:
+            signed = fills[j, S.F_SIDE] * fills[j, S.F_QTY]
+            bar_cash += -signed * fills[j, S.F_PRICE] - fills[j, S.F_FEE]
+            bar_pos[int(fills[j, S.F_INST])] += signed
+            j += 1
+        total += bar_cash
+        held = 0.0
+        exposure = 0.0
+        holding = False
+        for i in range(k):
+            delta = bar_pos[i] + initial_pos[i] if t == 0 else bar_pos[i]
+            running[i] += delta
             q = running[i]
-            pos[t, i] = 0.0 if abs(q) < 1e-12 else q
+            p = 0.0 if abs(q) < 1e-12 else q
+            pos[t, i] = p
             c = ohlcv[t, i, 3]
             if c == c:
                 last[i] = c
             close = last[i] if last[i] == last[i] else 0.0
-            closes[t, i] = close
-            held += pos[t, i] * close
-        equity[t] = cash[t] + held
-    return pos, cash, equity, closes
+            if not gross_here:
+                closes[t, i] = close
+            held += p * close
+            exposure += abs(p * close)
+            holding = holding or abs(p) > 0
+        equity[t] = (cash0 + total) + held
+        gross[t] = exposure
+        in_pos[t] = holding
+    return pos, equity, gross, in_pos, closes
+
+
+@njit(cache=True)
+def fills_in_bar_order_nb(fills: np.ndarray, n_fills: int) -> bool:
+    for j in range(1, n_fills):  # noqa: SIM110 (numba compiles no generator for all())
+        if fills[j, S.F_BAR] < fills[j - 1, S.F_BAR]:
+            return False
+    return True

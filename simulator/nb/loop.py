@@ -19,6 +19,7 @@ from simulator.nb.execution import (
     slipped_price_nb,
 )
 from simulator.nb.orders import (
+    apply_actions_nb,
     bounds_stale_nb,
     cancel_order_nb,
     disarm_trigger_nb,
@@ -458,9 +459,9 @@ def risk_command_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
 
 @kernel_jit_inline
 def next_event_inline_nb(st: S.SimState, ev: np.ndarray) -> int:
-    """Write the next event into ``ev`` and return its type. Inlined into the one driver loop
-    (``simulator.nb.compiled.run_kernel_nb``, which every path runs), since a call would pass
-    the whole venue state on the stack once per event."""
+    """Write the next event into ``ev`` and return its type. Inlined into the two drivers'
+    loops (``simulator.nb.compiled.run_kernel_nb`` and :func:`step_nb`): a call would pass the
+    whole venue state on the stack once per event."""
     c = st.counters
     # Before any event reaches the strategy, the logs must have room for its reaction; queued
     # events included (a strategy answering each refusal with more orders never drains them).
@@ -624,6 +625,16 @@ def next_event_inline_nb(st: S.SimState, ev: np.ndarray) -> int:
                 return K.EV_BAR
         c[S.C_STAGE] = S.STAGE_NEW
         c[S.C_BAR] = t + 1
+
+
+@kernel_jit
+def step_nb(st: S.SimState, actions: np.ndarray, n_actions: int, ev: np.ndarray) -> int:
+    """The Python path's one call per event: carry out the last reaction, find the next event.
+    The event loop is inlined here as in the compiled driver: a second compiled copy, but
+    neither path pays a call per event that passes the whole state on the stack."""
+    if n_actions > 0:
+        apply_actions_nb(st, actions, n_actions)
+    return next_event_inline_nb(st, ev)
 
 
 @kernel_jit

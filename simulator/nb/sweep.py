@@ -205,7 +205,7 @@ def run_into_nb(
     ev[:] = 0.0
     actions[:] = 0.0
     while True:
-        et = run_kernel_nb(st, kernel, params, kstate, ev, actions, 0)
+        et = run_kernel_nb(st, kernel, params, kstate, ev, actions)
         if et != K.EV_BUFFER_FULL:
             break
         st = grow_nb(st)
