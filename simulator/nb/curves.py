@@ -39,6 +39,11 @@ def positions_equity_nb(
     bar_pos = np.zeros(k)
     last = np.full(k, np.nan)
     has_flow = cflow.shape[0] == n
+    if k == 1:  # the common case, with the running figures in registers
+        _one_instrument(fills, n_fills, cflow, ohlcv, cash0, initial_pos[0], pos, equity, gross)
+        for t in range(n):
+            in_pos[t] = abs(pos[t, 0]) > 0
+        return pos, equity, gross, in_pos, closes
     total = 0.0
     j = 0
     for t in range(n):
@@ -73,6 +78,45 @@ def positions_equity_nb(
         gross[t] = exposure
         in_pos[t] = holding
     return pos, equity, gross, in_pos, closes
+
+
+@njit(cache=True)
+def _one_instrument(
+    fills: np.ndarray,
+    n_fills: int,
+    cflow: np.ndarray,
+    ohlcv: np.ndarray,
+    cash0: float,
+    start: float,
+    pos: np.ndarray,
+    equity: np.ndarray,
+    gross: np.ndarray,
+) -> None:
+    n = ohlcv.shape[0]
+    has_flow = cflow.shape[0] == n
+    total = 0.0
+    running = 0.0
+    last = np.nan
+    j = 0
+    for t in range(n):
+        bar_cash = cflow[t] if has_flow else 0.0
+        bar_pos = 0.0
+        while j < n_fills and int(fills[j, S.F_BAR]) == t:
+            signed = fills[j, S.F_SIDE] * fills[j, S.F_QTY]
+            bar_cash += -signed * fills[j, S.F_PRICE] - fills[j, S.F_FEE]
+            bar_pos += signed
+            j += 1
+        total += bar_cash
+        running += bar_pos + start if t == 0 else bar_pos
+        p = 0.0 if abs(running) < 1e-12 else running
+        pos[t, 0] = p
+        c = ohlcv[t, 0, 3]
+        if c == c:
+            last = c
+        close = last if last == last else 0.0
+        held = 0.0 + p * close  # as the general pass sums it
+        equity[t] = (cash0 + total) + held
+        gross[t] = abs(held)
 
 
 @njit(cache=True)

@@ -132,15 +132,17 @@ def _validated(frame: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray]:
         raise DataValidationError(
             _row_msg(int(bad_ts[0]), "timestamp is missing"), row=int(bad_ts[0])
         )
-    values = np.empty((len(df), len(OHLCV)))
-    for j, col in enumerate(OHLCV):
+    columns = []
+    for col in OHLCV:
         series = df[col]
         if isinstance(series.dtype, np.dtype) and series.dtype.kind in "fiu":
-            values[:, j] = series.to_numpy()  # already numbers: no parsing (1-2 ms a column)
+            column = series.to_numpy(dtype=np.float64)  # already numbers: no parsing
         else:
-            values[:, j] = pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64")
+            column = pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64")
+        columns.append(np.ascontiguousarray(column))
     ticks = np.ascontiguousarray(index.asi8)  # its own unit: order and equality need no other
-    first = _first_bad_rows_nb(values, ticks)
+    o, h, lo, c, v = columns
+    values, first = _gathered_and_checked_nb(o, h, lo, c, v, ticks)
     for j, col in enumerate(OHLCV):
         if first[j] >= 0:
             r = int(first[j])
@@ -175,20 +177,32 @@ _RELATION_CHECKS = (
 
 
 @njit(cache=True)
-def _first_bad_rows_nb(values: np.ndarray, ticks: np.ndarray) -> np.ndarray:
-    """The first row failing each check, -1 where none does, in one pass: a non-finite value
-    in each of the five columns; a timestamp not after the one before; then, in order, high <
-    low, open above high, open below low, close above high, close below low, negative
-    volume. The caller reports the first check that failed, at its first row."""
+def _gathered_and_checked_nb(
+    opens: np.ndarray,
+    highs: np.ndarray,
+    lows: np.ndarray,
+    closes: np.ndarray,
+    volumes: np.ndarray,
+    ticks: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The five columns as rows of one [n, 5] array, and the first row failing each check (-1
+    where none does), in one pass: a non-finite value in each of the five columns; a
+    timestamp not after the one before; then, in order, high < low, open above high, open
+    below low, close above high, close below low, negative volume. The caller reports the
+    first check that failed, at its first row."""
+    n = opens.shape[0]
+    values = np.empty((n, 5))
     first = np.full(_STEP_CHECK + 1 + 6, -1, dtype=np.int64)
-    for t in range(values.shape[0]):
-        o = values[t, 0]
-        h = values[t, 1]
-        lo = values[t, 2]
-        c = values[t, 3]
-        v = values[t, 4]
+    for t in range(n):
+        o = opens[t]
+        h = highs[t]
+        lo = lows[t]
+        c = closes[t]
+        v = volumes[t]
+        row = (o, h, lo, c, v)
         for j in range(5):
-            if first[j] < 0 and not np.isfinite(values[t, j]):
+            values[t, j] = row[j]
+            if first[j] < 0 and not np.isfinite(row[j]):
                 first[j] = t
         if t > 0 and first[_STEP_CHECK] < 0 and ticks[t] <= ticks[t - 1]:
             first[_STEP_CHECK] = t
@@ -196,7 +210,7 @@ def _first_bad_rows_nb(values: np.ndarray, ticks: np.ndarray) -> np.ndarray:
         for k in range(6):
             if bad[k] and first[_STEP_CHECK + 1 + k] < 0:
                 first[_STEP_CHECK + 1 + k] = t
-    return first
+    return values, first
 
 
 def _show(value: object) -> str:
