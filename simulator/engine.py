@@ -317,15 +317,14 @@ def build_result(
         mark_time=index[-1],
         mark_bar=len(index) - 1,
     )
-    equity_s = pd.Series(equity, index=index, name="equity")
+    equity_s = pd.Series(equity, index=index, name="equity", copy=False)  # ours alone
     first = instruments[symbols[0]]
     ppy = cfg.periods_per_year or (
         PERIODS_PER_YEAR["crypto"]
         if first.asset_class in (AssetClass.CRYPTO_SPOT, AssetClass.CRYPTO_FUTURES)
         else PERIODS_PER_YEAR["equity"]
     )
-    opens = market.ohlcv[:, 0, 0]
-    first_open = float(opens[np.flatnonzero(~np.isnan(opens))[0]])
+    first_open = market.first_open()
     metrics = compute_metrics(
         equity_s,
         trades,
@@ -356,7 +355,9 @@ def build_result(
         fills=fills,
         trades=trades,
         equity=equity_s,
-        positions=pd.DataFrame(pos, index=index, columns=[f"position_{s}" for s in symbols]),
+        positions=pd.DataFrame(
+            pos, index=index, columns=[f"position_{s}" for s in symbols], copy=False
+        ),
         config={
             **cfg.model_dump(),
             "instruments": {s: i.model_dump(mode="json") for s, i in instruments.items()},

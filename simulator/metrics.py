@@ -107,13 +107,17 @@ def daily_return_values(equity: pd.Series, ticks: Ticks | None = None) -> np.nda
     rising timeline and the equity has no NaN (a backtest's curve): the last value of each UTC
     day with bars is where the day number changes. Anything else takes :func:`daily_returns`."""
     values = equity.to_numpy(dtype=np.float64)
-    if len(values) == 0 or np.isnan(values).any():
+    if len(values) == 0:
         return daily_returns(equity).to_numpy(dtype=np.float64)
     times, ns_per_tick = _ticks(equity) if ticks is None else ticks
-    if len(times) > 1 and not (np.diff(times) > 0).all():
+    from simulator.nb.daily import day_ends_nb
+
+    # the last bar of every day but the last; [-1] for NaN values or a timeline not rising
+    ends = day_ends_nb(
+        np.ascontiguousarray(values), np.ascontiguousarray(times), _DAY_NS // ns_per_tick
+    )
+    if len(ends) and ends[0] < 0:
         return daily_returns(equity).to_numpy(dtype=np.float64)
-    days = times // (_DAY_NS // ns_per_tick)
-    ends = np.flatnonzero(days[1:] != days[:-1])  # the last bar of every day but the last
     levels = np.concatenate((values[ends], values[-1:]))
     first_day_bars = int(ends[0]) + 1 if len(ends) else len(values)
     if first_day_bars > 1:
@@ -300,12 +304,12 @@ def compute_metrics(
     exposure_pct = float(in_pos.mean()) * 100.0 if len(in_pos) else None
     avg_gross = None
     if gross_exposure is not None and len(gross_exposure):
-        gross = np.abs(np.asarray(gross_exposure, dtype=np.float64))
+        gross = np.ascontiguousarray(gross_exposure, dtype=np.float64)
         if len(gross) != len(values):
             raise ValueError("gross_exposure must have one value per equity bar")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = gross / values
-        ratio = ratio[np.isfinite(ratio)]
+        from simulator.nb.daily import finite_ratios_nb
+
+        ratio = finite_ratios_nb(gross, np.ascontiguousarray(values))  # |gross| / equity
         avg_gross = float(ratio.mean()) * 100.0 if len(ratio) else None
 
     bh_pct = None

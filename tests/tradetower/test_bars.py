@@ -270,3 +270,18 @@ def test_outward_float32_steps_zero_and_out_of_range_values_properly() -> None:
     assert (lows <= values).all() and (highs >= values).all()
     assert lows[0] < 0.0 and highs[1] > 0.0  # past zero by the smallest float32 step
     assert lows[2] == np.finfo(np.float32).max and highs[3] == -np.finfo(np.float32).max
+
+
+@pytest.mark.parametrize("gap", [0, 1, 63, 64, 65, 700, 4_999])
+def test_first_open_skips_missing_bars_at_the_start(gap: int) -> None:
+    """Instrument 1 lacks its first ``gap`` bars (NaN): its first open is the one after them."""
+    n = 5_000
+    ohlcv = np.ones((n, 2, 5))
+    ohlcv[:, :, 0] = np.arange(n, dtype=float)[:, None]
+    if gap:
+        ohlcv[:gap, 1, :] = np.nan
+    index = pd.date_range("2024-01-01", periods=n, freq="1min", tz="UTC")
+    market = MarketData(("A", "B"), index, ohlcv)
+    assert market.first_open(0) == 0
+    assert market.first_open(1) == gap
+    assert np.isnan(MarketData(("A",), index[:3], np.full((3, 1, 5), np.nan)).first_open())

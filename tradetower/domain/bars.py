@@ -301,6 +301,20 @@ class MarketData:
             span *= 8
         return None
 
+    def first_open(self, i: int = 0) -> float:
+        """Instrument ``i``'s first finite open (NaN when it has none), looked for from the
+        start in growing blocks: it is nearly always the first bar."""
+        opens = self.ohlcv[:, i, 0]
+        start, span = 0, 64
+        while start < opens.shape[0]:
+            block = opens[start : start + span]
+            finite = np.flatnonzero(~np.isnan(block))
+            if finite.size:
+                return float(block[finite[0]])
+            start += span
+            span *= 8
+        return float("nan")
+
     def built_streams(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The lows and highs of :attr:`streams` if something has already built them (a sweep
         over these bars), else None: one backtest is better off without building them."""
