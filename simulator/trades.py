@@ -26,7 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from simulator import state as S
 from simulator.columns import str_column
+from tradetower.domain.epoch import NS_PER_UNIT
 
 __all__ = ["FILL_COLUMNS", "TRADE_COLUMNS", "fills_to_trades"]
 
@@ -122,17 +124,64 @@ def fills_to_trades(
     """
     _validate(fills)
     ordered = fills.sort_values("timestamp", kind="stable") if len(fills) else fills
-    times = _utc_ns(ordered["timestamp"])
-    bars = ordered["bar"].to_numpy(dtype=np.int64)
-    sides = ordered["side"].to_numpy(dtype=np.int64)
-    qtys = ordered["qty"].to_numpy(dtype=np.float64)
-    prices = ordered["price"].to_numpy(dtype=np.float64)
-    fees = ordered["fee"].to_numpy(dtype=np.float64)
+    return _matched(
+        ordered["instrument"].to_numpy(),
+        ordered["side"].to_numpy(dtype=np.int64),
+        ordered["qty"].to_numpy(dtype=np.float64),
+        ordered["price"].to_numpy(dtype=np.float64),
+        ordered["fee"].to_numpy(dtype=np.float64),
+        _utc_ns(ordered["timestamp"]),
+        ordered["bar"].to_numpy(dtype=np.int64),
+        mark_prices,
+        mark_time,
+        mark_bar,
+    )
 
+
+def trades_of_log(
+    log: np.ndarray,
+    symbols: tuple[str, ...],
+    index: pd.DatetimeIndex,
+    mark_prices: Mapping[str, float] | None = None,
+    mark_bar: int | None = None,
+) -> pd.DataFrame:
+    """:func:`fills_to_trades` of a simulator's fill log (rows ``[F_*]``, in bar order, as the
+    simulator writes it), read straight from the log instead of a fills frame: the frame's
+    columns are then neither selected, checked, sorted nor converted again."""
+    bars = log[:, S.F_BAR].astype(np.int64)
+    ticks = np.asarray(index.asi8, dtype=np.int64)
+    times = ticks[bars] * NS_PER_UNIT[index.unit] if len(index) else ticks[:0]
+    return _matched(
+        np.asarray(symbols, dtype=object)[log[:, S.F_INST].astype(np.int64)],
+        log[:, S.F_SIDE].astype(np.int64),
+        np.ascontiguousarray(log[:, S.F_QTY]),
+        np.ascontiguousarray(log[:, S.F_PRICE]),
+        np.ascontiguousarray(log[:, S.F_FEE]),
+        times,
+        bars,
+        mark_prices,
+        index[-1] if len(index) else None,
+        mark_bar,
+    )
+
+
+def _matched(
+    instruments: np.ndarray,
+    sides: np.ndarray,
+    qtys: np.ndarray,
+    prices: np.ndarray,
+    fees: np.ndarray,
+    times: np.ndarray,
+    bars: np.ndarray,
+    mark_prices: Mapping[str, float] | None,
+    mark_time: pd.Timestamp | None,
+    mark_bar: int | None,
+) -> pd.DataFrame:
+    """FIFO matching of fills already in time order, one array per column."""
     from simulator.nb.fifo import fifo_match_nb
 
     # Instruments numbered in order of first appearance, one pass in pandas (not per fill).
-    found, distinct = pd.factorize(ordered["instrument"].to_numpy(), use_na_sentinel=False)
+    found, distinct = pd.factorize(instruments, use_na_sentinel=False)
     names: dict[str, int] = {}
     for name in distinct:
         names.setdefault(str(name), len(names))
