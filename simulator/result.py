@@ -58,7 +58,7 @@ def labels(
     tens of thousands of rows holds a handful of distinct codes. No codes: an empty float
     array, the column pandas makes of an empty list; else a string column
     (:func:`simulator.columns.str_column`)."""
-    distinct, at = np.unique(np.asarray(codes, dtype=np.int64), return_inverse=True)
+    at, distinct = pd.factorize(np.asarray(codes, dtype=np.int64))  # hashed: no sort
     if not len(distinct):
         return np.zeros(0)
 
@@ -70,7 +70,7 @@ def labels(
             return names[code]
         return default(code) if callable(default) else default
 
-    return str_column(at.reshape(-1), [name(int(c)) for c in distinct])
+    return str_column(at, [name(int(c)) for c in distinct])
 
 
 def flags(mask: np.ndarray, no: str, yes: str) -> np.ndarray | pd.Series:

@@ -77,17 +77,26 @@ def sma_rolling(values: np.ndarray, window: int) -> np.ndarray:
 def sma_crossings_nb(close: np.ndarray, fast: int, slow: int, out: np.ndarray) -> None:
     """``crossings(sma(close, fast), sma(close, slow))`` into ``out`` in one pass: the same
     floats (one running sum, as ``np.cumsum``; each average its difference over the window)
-    without the two averages as arrays."""
+    without the two averages or the running sums as arrays."""
     n = close.shape[0]
-    csum = np.empty(n + 1)
-    csum[0] = 0.0
-    for t in range(n):
-        csum[t + 1] = csum[t] + close[t]
+    # The running sums the two windows reach back to, in a ring: csum[j] is ring[j % size].
+    size = max(fast, slow) + 1
+    ring = np.empty(size)
+    ring[0] = 0.0
+    running = 0.0
+    at = 0  # (t + 1) % size
+    at_f = size - fast  # (t + 1 - fast) % size
+    at_s = size - slow
     prev_f = np.nan
     prev_s = np.nan
     for t in range(n):
-        f = (csum[t + 1] - csum[t + 1 - fast]) / fast if t + 1 >= fast else np.nan
-        s = (csum[t + 1] - csum[t + 1 - slow]) / slow if t + 1 >= slow else np.nan
+        running = running + close[t]
+        at = at + 1 if at + 1 < size else 0
+        at_f = at_f + 1 if at_f + 1 < size else 0
+        at_s = at_s + 1 if at_s + 1 < size else 0
+        ring[at] = running
+        f = (running - ring[at_f]) / fast if t + 1 >= fast else np.nan
+        s = (running - ring[at_s]) / slow if t + 1 >= slow else np.nan
         code = 0
         if t > 0:
             if prev_f < prev_s and f > s:
