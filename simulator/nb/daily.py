@@ -15,15 +15,19 @@ def day_ends_nb(values: np.ndarray, times: np.ndarray, per_day: int) -> np.ndarr
     ends = np.empty(max(n - 1, 0), dtype=np.int64)
     bad = np.full(1, -1, dtype=np.int64)
     count = 0
+    next_day = 0  # where the current bar's day ends: one division per day, not per bar
     for t in range(n):
         if np.isnan(values[t]):
             return bad
         if t > 0:
             if times[t] <= times[t - 1]:
                 return bad
-            if times[t] // per_day != times[t - 1] // per_day:
+            if times[t] >= next_day:  # on a rising timeline: the day number changed
                 ends[count] = t - 1
                 count += 1
+            else:
+                continue
+        next_day = (times[t] // per_day + 1) * per_day
     return ends[:count]
 
 
