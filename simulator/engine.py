@@ -15,16 +15,16 @@ from simulator.compat import apply_compat
 from simulator.config import SimConfig
 from simulator.driver import Driver
 from simulator.metrics import PERIODS_PER_YEAR, compute_metrics
-from simulator.nb.curves import fills_in_bar_order_nb
 from simulator.result import (
     BacktestResult,
+    fill_log,
     fills_frame,
     orders_frame,
     positions_and_equity,
     risk_events_frame,
     risk_metrics,
 )
-from simulator.trades import fills_to_trades, trades_of_log
+from simulator.trades import trades_of_log
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import AssetClass, Instrument, _decimals
 from tradetower.errors import ConfigError
@@ -309,19 +309,11 @@ def build_result(
     index = market.index
     orders = orders_frame(st, symbols, index)
     fills = fills_frame(st, symbols, index)
-    pos, equity, gross, in_position = positions_and_equity(st, cfg.cash, initial_pos)
+    log = fill_log(st)
+    pos, equity, gross, in_position = positions_and_equity(st, cfg.cash, initial_pos, log)
     last = [market.last_close(i) for i in range(len(symbols))]
     marks = {s: np.nan if c is None else c for s, c in zip(symbols, last, strict=True)}
-    log = st.fills[: int(st.counters[S.C_N_FILLS])]
-    if fills_in_bar_order_nb(log, len(log)):  # as the simulator writes it
-        trades = trades_of_log(log, symbols, index, marks, len(index) - 1)
-    else:
-        trades = fills_to_trades(
-            fills[["timestamp", "bar", "instrument", "side", "qty", "price", "fee"]],
-            mark_prices=marks,
-            mark_time=index[-1],
-            mark_bar=len(index) - 1,
-        )
+    trades = trades_of_log(log, symbols, index, marks, len(index) - 1)
     equity_s = pd.Series(equity, index=index, name="equity", copy=False)  # ours alone
     first = instruments[symbols[0]]
     ppy = cfg.periods_per_year or (

@@ -129,26 +129,37 @@ def fills_frame(st: S.SimState, symbols: tuple[str, ...], index: pd.DatetimeInde
     )
 
 
+def fill_log(st: S.SimState) -> np.ndarray:
+    """The fill log's rows in bar order: as the simulator writes them (checked, not assumed),
+    else stably sorted, which keeps each bar's fills in the order they happened."""
+    from simulator.nb.curves import fills_in_bar_order_nb
+
+    log: np.ndarray = st.fills[: int(st.counters[S.C_N_FILLS])]
+    if not fills_in_bar_order_nb(log, len(log)):
+        log = log[np.argsort(log[:, S.F_BAR], kind="stable")]
+    return log
+
+
 def positions_and_equity(
-    st: S.SimState, cash0: float, initial_pos: np.ndarray | None = None
+    st: S.SimState,
+    cash0: float,
+    initial_pos: np.ndarray | None = None,
+    log: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-bar positions [n, k], equity [n], gross exposure (the positions' absolute value at
     the closes they were valued at, closes carried forward over missing bars) [n], and whether
     any position is open [n], rebuilt from the fill log.
 
     Cash and positions change only at fills (and funding), so the curve needs no per-bar work
-    inside the event loop.
+    inside the event loop. ``log``: :func:`fill_log` of ``st``, when the caller has it.
     """
-    from simulator.nb.curves import fills_in_bar_order_nb, positions_equity_nb
+    from simulator.nb.curves import positions_equity_nb
 
     k = st.ohlcv.shape[1]
     start = np.zeros(k) if initial_pos is None else np.asarray(initial_pos, dtype=np.float64)
-    n_fills = int(st.counters[S.C_N_FILLS])
-    fills = st.fills
-    if not fills_in_bar_order_nb(fills, n_fills):  # never from the simulator; kept exact anyway
-        fills = fills[np.argsort(fills[:n_fills, S.F_BAR], kind="stable")]
+    log = fill_log(st) if log is None else log
     pos, equity, gross, in_pos, closes = positions_equity_nb(
-        fills, n_fills, st.cflow, st.ohlcv, cash0, start
+        log, len(log), st.cflow, st.ohlcv, cash0, start
     )
     if closes.shape[0]:  # many instruments: numpy's own (pairwise) row sums
         gross = np.abs(pos * closes).sum(axis=1)

@@ -145,9 +145,10 @@ def trades_of_log(
     mark_prices: Mapping[str, float] | None = None,
     mark_bar: int | None = None,
 ) -> pd.DataFrame:
-    """:func:`fills_to_trades` of a simulator's fill log (rows ``[F_*]``, in bar order, as the
-    simulator writes it), read straight from the log instead of a fills frame: the frame's
-    columns are then neither selected, checked, sorted nor converted again."""
+    """:func:`fills_to_trades` of a simulator's fill log (rows ``[F_*]`` in bar order:
+    ``simulator.result.fill_log``), read straight from the log instead of a fills frame: the
+    frame's columns are then neither selected, checked, sorted nor converted again. Bar order
+    is time order, so the frame's stable sort by timestamp would keep this order too."""
     bars = log[:, S.F_BAR].astype(np.int64)
     ticks = np.asarray(index.asi8, dtype=np.int64)
     times = ticks[bars] * NS_PER_UNIT[index.unit] if len(index) else ticks[:0]

@@ -1,11 +1,10 @@
 """The numba decorator of the engine's and the simulator's kernels.
 
 :func:`kernel_jit` compiles a function with ``cache=True`` and without numba's reference
-counting (``_nrt=False``). The simulator's venue state is a tuple of some twenty arrays, and
-cached numba functions call one another opaquely (as object code, with no inlining across
-them): with reference counting on, every such call increments and decrements each array of the
-tuple, about 100 ns a call, which was most of the cost of a fill. A function compiled this way
-must not allocate arrays.
+counting (``_nrt=False``). The simulator's venue state is a tuple of some twenty arrays: with
+reference counting on, every call that is not inlined increments and decrements each array of
+the tuple, about 100 ns a call, which was most of the cost of a fill. A function compiled this
+way must not allocate arrays.
 
 Even without reference counting, a call that is not inlined passes that tuple flattened (about
 200 words pushed on the stack): the simulator's per-event helpers use :func:`kernel_jit_inline`,
@@ -29,5 +28,7 @@ def kernel_jit(fn: F) -> F:
 
 
 def kernel_jit_inline(fn: F) -> F:
-    """:func:`kernel_jit`, and inlined into its callers (small helpers on the hot path)."""
+    """:func:`kernel_jit`, and inlined into its callers by LLVM (``forceinline``): the hot
+    path's helpers. numba's own IR inlining (``inline="always"``) gave slower code and took
+    most of the compile time."""
     return cast(F, njit(cache=True, forceinline=True, **NO_NRT)(fn))

@@ -34,3 +34,18 @@ def test_epoch_ms_returns_a_copy_in_milliseconds() -> None:
     out = epoch_ms(idx)
     out[0] = 99
     assert idx.asi8[0] == 1
+
+
+@pytest.mark.parametrize("unit", ["ms", "us", "ns"])
+def test_finer_units_are_divided_without_pandas_conversion(
+    unit: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    idx = pd.DatetimeIndex(np.array([-1_500_000, 0, 86_400_000_000], dtype="datetime64[ns]"))
+    idx = idx.as_unit(unit)
+    expected = idx.as_unit("ms").asi8
+
+    def refuse(self: pd.DatetimeIndex, unit: str) -> pd.DatetimeIndex:
+        raise AssertionError("converted by pandas")
+
+    monkeypatch.setattr(pd.DatetimeIndex, "as_unit", refuse)
+    np.testing.assert_array_equal(epoch_ms(idx), expected)
