@@ -140,6 +140,15 @@ def _signals(strategy: Strategy, data: MarketData) -> np.ndarray | None:
     return np.ascontiguousarray(np.nan_to_num(arr, nan=0.0).astype(np.int64))
 
 
+def _log_rows(capacity: int, signals: np.ndarray | None) -> int:
+    """Rows the order and fill logs start with: a signal strategy places about an order per
+    signal, so its logs start that long instead of doubling (and copying) their way there."""
+    if signals is None:
+        return capacity
+    expected = int(np.count_nonzero(signals))
+    return max(capacity, expected + expected // 4 + 256)
+
+
 def _funding(
     funding: pd.Series | Mapping[str, pd.Series] | None, data: MarketData
 ) -> np.ndarray | None:
@@ -266,14 +275,15 @@ def prepare_run(
     check = getattr(strategy, "check", None)
     if callable(check):
         check(instruments)
+    signals = _signals(strategy, market)
     state = S.allocate(
         market.ohlcv,
         market.time_ms,
         instrument_table(instruments),
         sim_params(cfg, strategy.wants_bars, kill_bar),
         funding=_funding(funding, market),
-        signals=_signals(strategy, market),
-        capacity=cfg.capacity,
+        signals=signals,
+        capacity=_log_rows(cfg.capacity, signals),
         streams=market.built_streams(),
     )
     initial_pos = _holdings(holdings, market)

@@ -10,11 +10,11 @@ from tradetower.jit_options import kernel_jit_inline
 
 
 @njit(cache=True)
-def pending_rows_nb(order_rows: int, max_actions: int) -> int:
-    """Rows a fresh queue of pending events gets for ``order_rows`` orders. Each queued event is
-    the cancel or refusal of a distinct order, so the queue never holds more entries than the
-    order log has rows."""
-    return order_rows + 2 * max_actions + 16
+def pending_rows_nb(max_actions: int) -> int:
+    """Rows a fresh queue of pending events gets: room for the reactions to one event. The
+    loop grows it before any event that could need more (:func:`pending_need_nb`), and the
+    simulated exchange drains it after every call."""
+    return 2 * max_actions + 80
 
 
 @kernel_jit_inline
@@ -66,7 +66,7 @@ def allocate_nb(
         np.empty((max(64, capacity // 4), S.N_TRIGGER)),
         np.empty(max(64, capacity // 4), dtype=np.int64),
         np.empty((64, S.N_TIMER), dtype=np.int64),
-        np.empty((pending_rows_nb(capacity, max_actions), K.N_EVENT)),
+        np.empty((pending_rows_nb(max_actions), K.N_EVENT)),
         np.empty((k, 2)),
         np.empty((k, 4)),
         np.empty(k),

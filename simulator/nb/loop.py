@@ -54,6 +54,14 @@ def bar_end_ms_nb(st: S.SimState, t: int) -> int:
 
 
 @kernel_jit_inline
+def timer_due_nb(st: S.SimState, t: int) -> bool:
+    """True when a timer falls due before bar t ends. Without timers the bar's end is not read:
+    it is the one bar time the skip loop has not brought into cache."""
+    due = st.counters[S.C_NEXT_TIMER]
+    return due != S.NO_TIMER and due < bar_end_ms_nb(st, t)
+
+
+@kernel_jit_inline
 def risk_watch_nb(st: S.SimState) -> bool:
     """True while an intra-trade limit watches every bar's equity (no bar is quiet)."""
     p = st.params
@@ -86,7 +94,7 @@ def is_quiet_nb(st: S.SimState, t: int) -> bool:
         return False
     if t == int(st.params[S.P_START_BAR]) and c[S.C_STARTED] == 0:
         return False
-    if c[S.C_NEXT_TIMER] < bar_end_ms_nb(st, t):
+    if timer_due_nb(st, t):
         return False
     for i in range(st.bounds.shape[0]):
         if (
@@ -136,16 +144,34 @@ def skip_stream_nb(
 
 @kernel_jit_inline
 def skip_rows_nb(
-    ohlcv: np.ndarray, signals: np.ndarray, lo: float, hi: float, t: int, limit: int
+    ohlcv: np.ndarray,
+    signals: np.ndarray,
+    times: np.ndarray,
+    due: int,
+    lo: float,
+    hi: float,
+    t: int,
+    limit: int,
 ) -> int:
     """:func:`skip_stream_nb` over the one instrument's ``ohlcv`` rows, stopping also at a bar
-    with a signal when ``signals`` (one column) has rows. Walked bar by bar: on strided rows a
-    chunked test (gathers) costs more than it saves."""
+    with a signal when ``signals`` (one column) has rows, and at the first bar that ends after
+    ``due`` (the next timer's time; ``NO_TIMER`` for none). Bar ends are read from the next
+    bar's time as the walk goes, so the times are in cache when the event stopping it reads
+    its own (a cache miss per event otherwise: a quarter of an SMA run's loop). The last bar,
+    whose end is not in ``times``, is left to :func:`is_quiet_nb`. Walked bar by bar: on
+    strided rows a chunked test (gathers) costs more than it saves."""
+    last = min(limit, times.shape[0] - 1)
     if signals.shape[0] > 0:
-        while t < limit and ohlcv[t, 0, 2] > lo and ohlcv[t, 0, 1] < hi and signals[t, 0] == 0:
+        while (
+            t < last
+            and ohlcv[t, 0, 2] > lo
+            and ohlcv[t, 0, 1] < hi
+            and signals[t, 0] == 0
+            and times[t + 1] <= due
+        ):
             t += 1
         return t
-    while t < limit and ohlcv[t, 0, 2] > lo and ohlcv[t, 0, 1] < hi:
+    while t < last and ohlcv[t, 0, 2] > lo and ohlcv[t, 0, 1] < hi and times[t + 1] <= due:
         t += 1
     return t
 
@@ -168,19 +194,21 @@ def skip_quiet_nb(st: S.SimState, t: int) -> int:
     if due_risk >= 0:
         limit = min(limit, due_risk)
     due = c[S.C_NEXT_TIMER]
-    if due != S.NO_TIMER:
-        # Bars before the one holding the due time end at or before it.
-        limit = min(limit, max(int(np.searchsorted(st.time_ms, due, side="right")) - 1, 0))
     k = st.bounds.shape[0]
     signals = st.signals.shape[0] > 0 and c[S.C_STARTED] != 0
     funding = st.funding.shape[0] > 0
+    if k == 1 and not funding and (signals or st.lows.shape[0] < limit):
+        # One instrument's rows, walked with its bar times (the timer is tested as it goes).
+        sig = st.signals if signals else st.signals[:0]
+        return skip_rows_nb(
+            st.ohlcv, sig, st.time_ms, due, st.bounds[0, 0], st.bounds[0, 1], t, limit
+        )
+    if due != S.NO_TIMER:
+        # Bars before the one holding the due time end at or before it.
+        limit = min(limit, max(int(np.searchsorted(st.time_ms, due, side="right")) - 1, 0))
     if k == 1 and not funding:
-        lo = st.bounds[0, 0]
-        hi = st.bounds[0, 1]
-        if not signals and st.lows.shape[0] >= limit:
-            # The float32 streams of a sweep (MarketData.streams): a quarter of the traffic.
-            return skip_stream_nb(st.lows, st.highs, lo, hi, t, limit)
-        return skip_rows_nb(st.ohlcv, st.signals if signals else st.signals[:0], lo, hi, t, limit)
+        # The float32 streams of a sweep (MarketData.streams): a quarter of the traffic.
+        return skip_stream_nb(st.lows, st.highs, st.bounds[0, 0], st.bounds[0, 1], t, limit)
     while t < limit:
         for i in range(k):
             if st.ohlcv[t, i, 2] <= st.bounds[i, 0] or st.ohlcv[t, i, 1] >= st.bounds[i, 1]:
@@ -538,7 +566,7 @@ def next_event_inline_nb(st: S.SimState, ev: np.ndarray) -> int:
                 return K.EV_START
         if stage == S.STAGE_TIMERS:
             refresh_bounds_nb(st)
-            if c[S.C_STARTED] != 0 and c[S.C_NEXT_TIMER] < bar_end_ms_nb(st, t):
+            if c[S.C_STARTED] != 0 and timer_due_nb(st, t):
                 end = bar_end_ms_nb(st, t)
                 best = -1
                 for j in range(c[S.C_N_TIMERS]):

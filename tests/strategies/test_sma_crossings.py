@@ -4,6 +4,7 @@ reference (two cumulative-sum averages, then the strict crossing rule)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,16 +17,18 @@ from strategies.sma_cross import crossings, sma, sma_crossings_nb
     n=st.integers(1, 400),
     fast=st.integers(1, 30),
     extra=st.integers(1, 60),
-    ticks=st.booleans(),
+    prices=st.sampled_from(["walk", "ticks", "ulps"]),
     holes=st.lists(st.integers(0, 399), max_size=3),
 )
 def test_the_one_pass_kernel_equals_the_vectorised_reference(
-    seed: int, n: int, fast: int, extra: int, ticks: bool, holes: list[int]
+    seed: int, n: int, fast: int, extra: int, prices: str, holes: list[int]
 ) -> None:
     rng = np.random.default_rng(seed)
     close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.003, n)))
-    if ticks:  # prices on a coarse tick: equal averages (no crossing) happen often
+    if prices == "ticks":  # prices on a coarse tick: equal averages (no crossing) happen often
         close = np.round(close, 0)
+    elif prices == "ulps":  # averages a few ulp apart: the kernel must take the exact quotients
+        close = 100.0 + rng.integers(-3, 4, n) * np.spacing(100.0)
     close[[h for h in holes if h < n]] = np.nan
     slow = fast + extra
     out = np.full(n, 7, dtype=np.int64)
@@ -38,3 +41,18 @@ def test_a_golden_cross_then_a_death_cross() -> None:
     out = np.zeros(close.shape[0], dtype=np.int64)
     sma_crossings_nb(close, 1, 3, out)
     assert list(out) == [0, 0, 0, 0, 1, 0, 0, -1, 0, 0]
+
+
+@pytest.mark.parametrize("base", [0.1, 1.0, 100.0])
+def test_averages_an_ulp_apart_are_ordered_as_their_quotients(base: float) -> None:
+    """Products with the reciprocals misorder averages a few ulp apart (about one series in
+    ten here): the kernel must fall back to the exact quotients there."""
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        fast = int(rng.integers(2, 12))
+        slow = fast + int(rng.integers(1, 20))
+        close = base + rng.integers(-3, 4, 300) * np.spacing(base)
+        out = np.zeros(close.shape[0], dtype=np.int64)
+        sma_crossings_nb(close, fast, slow, out)
+        expected = crossings(sma(close, fast), sma(close, slow))
+        np.testing.assert_array_equal(out, expected, err_msg=f"seed {seed}")
