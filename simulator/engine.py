@@ -140,13 +140,19 @@ def _signals(strategy: Strategy, data: MarketData) -> np.ndarray | None:
     return np.ascontiguousarray(np.nan_to_num(arr, nan=0.0).astype(np.int64))
 
 
+MAX_PRESIZED_ROWS = 1 << 16
+"""The most rows :func:`_log_rows` starts a log with (about 15 MB of orders and fills): a
+strategy that emits a code on every bar but trades rarely must not allocate a log per bar."""
+
+
 def _log_rows(capacity: int, signals: np.ndarray | None) -> int:
     """Rows the order and fill logs start with: a signal strategy places about an order per
-    signal, so its logs start that long instead of doubling (and copying) their way there."""
+    signal, so its logs start that long (up to :data:`MAX_PRESIZED_ROWS`) instead of doubling,
+    and copying, their way there. Logs still grow past it when a run needs more."""
     if signals is None:
         return capacity
     expected = int(np.count_nonzero(signals))
-    return max(capacity, expected + expected // 4 + 256)
+    return max(capacity, min(expected + expected // 4 + 256, MAX_PRESIZED_ROWS))
 
 
 def _funding(

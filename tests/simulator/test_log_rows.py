@@ -1,0 +1,31 @@
+"""A signal strategy's order and fill logs start at about a row per signal, within a bound."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from simulator import engine as E
+from simulator import state as S
+from strategies import SmaCross
+
+
+def test_an_sma_run_never_grows_its_presized_logs(eth_btc: pd.DataFrame) -> None:
+    run = E.prepare_run(
+        SmaCross(fast=5, slow=20), eth_btc, None, None, None, "ASSET", None, {"capacity": 16}
+    )
+    rows = run.driver.state.orders.shape[0]
+    signals = int(np.count_nonzero(run.driver.state.signals))
+    assert rows >= signals > 16
+    run.drive("compiled")
+    st = run.driver.state
+    assert 0 < st.counters[S.C_N_ORDERS] <= signals
+    assert st.orders.shape[0] == rows and st.fills.shape[0] == rows  # no doubling on the way
+
+
+def test_a_code_on_every_bar_does_not_size_a_log_per_bar() -> None:
+    dense = np.ones((2_000_000, 1), dtype=np.int64)
+    assert E._log_rows(1024, dense) == E.MAX_PRESIZED_ROWS
+    assert E._log_rows(1024, np.zeros((500, 1), dtype=np.int64)) == 1024
+    assert E._log_rows(1024, None) == 1024
+    assert E._log_rows(500_000, dense) == 500_000  # an explicit capacity still wins
