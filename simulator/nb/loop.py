@@ -197,8 +197,10 @@ def skip_quiet_nb(st: S.SimState, t: int) -> int:
     k = st.bounds.shape[0]
     signals = st.signals.shape[0] > 0 and c[S.C_STARTED] != 0
     funding = st.funding.shape[0] > 0
-    if k == 1 and not funding and (signals or st.lows.shape[0] < limit):
-        # One instrument's rows, walked with its bar times (the timer is tested as it goes).
+    # One instrument without the float32 streams (MarketData.streams), or with signals: its
+    # rows are walked with its bar times, the timer tested as the walk goes.
+    rows = signals or st.lows.shape[0] < limit
+    if k == 1 and not funding and rows:
         sig = st.signals if signals else st.signals[:0]
         return skip_rows_nb(
             st.ohlcv, sig, st.time_ms, due, st.bounds[0, 0], st.bounds[0, 1], t, limit
@@ -207,7 +209,7 @@ def skip_quiet_nb(st: S.SimState, t: int) -> int:
         # Bars before the one holding the due time end at or before it.
         limit = min(limit, max(int(np.searchsorted(st.time_ms, due, side="right")) - 1, 0))
     if k == 1 and not funding:
-        # The float32 streams of a sweep (MarketData.streams): a quarter of the traffic.
+        # The float32 streams of a sweep: a quarter of the traffic.
         return skip_stream_nb(st.lows, st.highs, st.bounds[0, 0], st.bounds[0, 1], t, limit)
     while t < limit:
         for i in range(k):
