@@ -202,7 +202,12 @@ def resume(
     for name in ("inst", "params"):
         if not np.array_equal(restored[name], getattr(st, name), equal_nan=True):
             raise ConfigError("settings", f"the simulator's {name} differ from the checkpoint's")
-    restored["counters"][S.C_ENDED] = 0
+    counters = restored["counters"]
+    if counters.shape[0] < S.N_COUNTERS:  # a checkpoint written when the loop kept fewer
+        counters = np.concatenate([counters, np.zeros(S.N_COUNTERS - counters.shape[0], np.int64)])
+    counters[S.C_ENDED] = 0
+    forget_signal_memo(counters)
+    restored["counters"] = counters
     run.driver.state = st._replace(**restored)
     run.initial_pos = checkpoint.initial_pos.copy()
     run.elapsed_ms = checkpoint.elapsed_ms
@@ -268,6 +273,13 @@ def _drive_until(run: PreparedRun, mode: Mode, bar: int) -> None:
         highs=full.highs,
     )
     run.driver.state.counters[S.C_ENDED] = 0
+    forget_signal_memo(run.driver.state.counters)
+
+
+def forget_signal_memo(counters: np.ndarray) -> None:
+    """Empty the loop's next-signal memo: one found on the bars before a pause may name the
+    pause's bar as the next signal (the truncated signals ended there)."""
+    counters[S.C_SIG_FROM], counters[S.C_SIG_NEXT] = S.SIG_MEMO_EMPTY
 
 
 def _capture(

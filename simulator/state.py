@@ -141,7 +141,13 @@ C_BOUNDS_STALE = 16  # 1 when orders, triggers or timers changed since the bound
 C_HITS_LEFT = 17  # hits of the current bar not yet handed out; -1 before its first scan
 C_N_RISK_LOG = 18  # rows used in the risk log
 C_FLATTEN_BAR = 19  # 1 + the bar at whose close the kill switch flattens what is left; 0: none
-N_COUNTERS = 20
+# The next-signal memo of a one-instrument run (simulator.nb.loop.next_signal_nb): no bar in
+# [C_SIG_FROM, C_SIG_NEXT) has a signal and bar C_SIG_NEXT has one (or is the end). Empty when
+# C_SIG_FROM > C_SIG_NEXT (see SIG_MEMO_EMPTY).
+C_SIG_FROM = 20
+C_SIG_NEXT = 21
+N_COUNTERS = 22
+SIG_MEMO_EMPTY = (1, 0)  # (C_SIG_FROM, C_SIG_NEXT) of a memo that holds nothing
 
 # bar stages
 STAGE_NEW = 0

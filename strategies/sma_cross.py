@@ -185,7 +185,8 @@ class SmaCross(KernelStrategy):
 
     def signals(self, data: MarketData) -> np.ndarray:
         c = self.config
-        out = np.zeros((data.n_bars, len(data.symbols)), dtype=np.int64)
+        # Every code is written below: no zeroing first (4 MB a year of minutes).
+        out = np.empty((data.n_bars, len(data.symbols)), dtype=np.int64)
         for i in range(len(data.symbols)):
             close = data.ohlcv[:, i, 3]
             if c.style == "backtesting.py":

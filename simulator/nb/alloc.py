@@ -109,6 +109,8 @@ def reset_nb(st: S.SimState) -> None:
     st.cflow[:] = 0.0
     st.counters[:] = 0
     st.counters[S.C_NEXT_TIMER] = S.NO_TIMER
+    st.counters[S.C_SIG_FROM] = S.SIG_MEMO_EMPTY[0]
+    st.counters[S.C_SIG_NEXT] = S.SIG_MEMO_EMPTY[1]
     st.rate[:] = 0.0
     R.reset_monitor_nb(st.monitor)
     st.risk_log[:] = 0.0

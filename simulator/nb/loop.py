@@ -37,6 +37,7 @@ from simulator.nb.path import (
     set_path_nb,
     trail_hit_nb,
 )
+from simulator.nb.prefetch import prefetch_row
 from tradetower import kernel_abi as K
 from tradetower import risk_nb as R
 from tradetower.bots import codes as C
@@ -177,6 +178,50 @@ def skip_rows_nb(
 
 
 @kernel_jit_inline
+def first_signal_nb(signals: np.ndarray, t: int) -> int:
+    """The first bar from t on with a signal in ``signals``' first column, else its length."""
+    n = signals.shape[0]
+    while t < n and signals[t, 0] == 0:
+        t += 1
+    return t
+
+
+@kernel_jit_inline
+def next_signal_nb(st: S.SimState, t: int, last: int) -> int:
+    """The first bar from t (up to ``last``) with a signal, for a one-instrument run that
+    nothing but a signal can wake: nothing rests, no timer is set. Only the signals are read.
+
+    Walking the bar rows instead would cost a year of minutes 1 ms, mostly to bring in the
+    rows the events then read. Here, as soon as the next signal bar is known, the one after it
+    is looked up too (each bar's signal is still read once: the memo in ``C_SIG_FROM`` and
+    ``C_SIG_NEXT`` keeps what was found) and its prices and time are prefetched, so they are in
+    cache by the time the loop gets there."""
+    if t >= last:
+        return t
+    c = st.counters
+    sig = st.signals
+    if c[S.C_SIG_FROM] <= t <= c[S.C_SIG_NEXT]:
+        nxt = c[S.C_SIG_NEXT]
+    elif sig[t, 0] != 0:
+        return t
+    else:
+        nxt = first_signal_nb(sig, t)
+        c[S.C_SIG_FROM] = t
+        c[S.C_SIG_NEXT] = nxt
+    if nxt >= last:
+        return last
+    after = first_signal_nb(sig, nxt + 1)
+    c[S.C_SIG_FROM] = nxt + 1
+    c[S.C_SIG_NEXT] = after
+    if after < sig.shape[0]:
+        prefetch_row(st.ohlcv, after)
+        prefetch_row(st.time_ms, after)
+        if after + 1 < sig.shape[0]:
+            prefetch_row(st.ohlcv, after + 1)
+    return nxt
+
+
+@kernel_jit_inline
 def skip_quiet_nb(st: S.SimState, t: int) -> int:
     """The first bar from t on that :func:`is_quiet_nb` does not call quiet, or a bar where
     that check must be made (a timer's or the start's bar). One tight pass over the bars: the
@@ -201,10 +246,12 @@ def skip_quiet_nb(st: S.SimState, t: int) -> int:
     # rows are walked with its bar times, the timer tested as the walk goes.
     rows = signals or st.lows.shape[0] < limit
     if k == 1 and not funding and rows:
+        lo = st.bounds[0, 0]
+        hi = st.bounds[0, 1]
+        if signals and due == S.NO_TIMER and lo == -np.inf and hi == np.inf:
+            return next_signal_nb(st, t, min(limit, n - 1))
         sig = st.signals if signals else st.signals[:0]
-        return skip_rows_nb(
-            st.ohlcv, sig, st.time_ms, due, st.bounds[0, 0], st.bounds[0, 1], t, limit
-        )
+        return skip_rows_nb(st.ohlcv, sig, st.time_ms, due, lo, hi, t, limit)
     if due != S.NO_TIMER:
         # Bars before the one holding the due time end at or before it.
         limit = min(limit, max(int(np.searchsorted(st.time_ms, due, side="right")) - 1, 0))

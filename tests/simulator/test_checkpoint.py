@@ -80,6 +80,22 @@ def test_a_checkpoint_without_the_armed_trigger_list_still_resumes_exactly(
     _same(full, resume(loaded, cls(cls.Config.parse(case.config)), data))
 
 
+def test_a_checkpoint_with_fewer_loop_counters_still_resumes_exactly(tmp_path: Path) -> None:
+    """Checkpoints written before the loop kept its next-signal memo hold fewer counters: the
+    memo starts empty and the run resumes as if never paused."""
+    case = BY_NAME["sma_cross"]
+    cls, data, inst, settings = _setup(case)
+    full = backtest(cls(cls.Config.parse(case.config)), data, instrument=inst, **settings)
+    n = len(next(iter(data.values())))
+    paused = backtest_until(
+        cls(cls.Config.parse(case.config)), data, n // 2, instrument=inst, **settings
+    )
+    paused.venue["counters"] = paused.venue["counters"][: S.C_SIG_FROM]
+    loaded = Checkpoint.load(paused.save(tmp_path / "old.npz"))
+    assert loaded.venue["counters"].shape[0] < S.N_COUNTERS
+    _same(full, resume(loaded, cls(cls.Config.parse(case.config)), data))
+
+
 def test_a_run_can_pause_twice_and_on_the_python_driver(tmp_path: Path) -> None:
     case = BY_NAME["grid"]
     cls, data, inst, settings = _setup(case)

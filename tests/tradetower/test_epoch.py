@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradetower.domain.epoch import epoch_ms
+from tradetower.domain.epoch import epoch_ms, floor_divide, floor_divide_nb
 
 TICKS = st.lists(st.integers(-(10**15), 10**15), min_size=1, max_size=40)
 
@@ -49,3 +49,30 @@ def test_finer_units_are_divided_without_pandas_conversion(
 
     monkeypatch.setattr(pd.DatetimeIndex, "as_unit", refuse)
     np.testing.assert_array_equal(epoch_ms(idx), expected)
+
+
+@pytest.mark.parametrize("per", [1, 7, 1_000, 1_000_000, 10**9])
+@given(values=st.lists(st.integers(-(2**63) + 1, 2**63 - 1), min_size=1, max_size=60))
+def test_floor_divide_is_numpys_floor_division(per: int, values: list[int]) -> None:
+    arr = np.array(values, dtype=np.int64)
+    np.testing.assert_array_equal(floor_divide(arr, per), arr // per)
+
+
+def test_floor_divide_near_every_quotient_boundary() -> None:
+    """Multiples of the divisor and their neighbours, where a float estimate is off by one, up
+    to the largest quotient the estimate is exact for."""
+    rng = np.random.default_rng(7)
+    for per in (1_000, 1_000_000):
+        top = min(2**50 - 2, (2**63 - 1) // per - 2)
+        q = np.concatenate([rng.integers(-top, top, 20_000), [top, -top, 0, -1]])
+        values = np.concatenate([q * per + d for d in (-1, 0, 1, per - 1)])
+        out = np.empty(values.shape[0], dtype=np.int64)
+        assert floor_divide_nb(values, per, out)
+        np.testing.assert_array_equal(out, values // per)
+
+
+def test_floor_divide_refuses_quotients_it_cannot_make_exact() -> None:
+    values = np.array([2**53 + 1, 5], dtype=np.int64)
+    out = np.empty(2, dtype=np.int64)
+    assert not floor_divide_nb(values, 1, out)
+    np.testing.assert_array_equal(floor_divide(values, 1), values)  # numpy's division instead

@@ -1,0 +1,121 @@
+"""The event loop's jump to the next signal (one instrument, nothing resting, no timer) stops
+where a bar-by-bar walk does, whatever order it is asked in, and a run that uses it equals a
+run that skips no bar at all."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator import backtest
+from simulator import state as S
+from simulator.config import SimConfig
+from simulator.engine import instrument_table, sim_params
+from simulator.nb.loop import first_signal_nb, next_signal_nb
+from strategies import SmaCross
+from tradetower.domain.instrument import Instrument
+from tradetower.risk import RiskConfig
+from tradetower.strategy import Strategy
+
+pytestmark = pytest.mark.nojit  # also checked as plain Python (NUMBA_DISABLE_JIT=1)
+
+
+def _state(signals: np.ndarray) -> S.SimState:
+    n = signals.shape[0]
+    ohlcv = np.full((n, 1, 5), 100.0)
+    times = np.arange(n, dtype=np.int64) * 60_000
+    inst = instrument_table({"X": Instrument(symbol="X")})
+    return S.allocate(ohlcv, times, inst, sim_params(SimConfig(), False), signals=signals)
+
+
+def _memo_holds(state: S.SimState, codes: np.ndarray) -> bool:
+    lo, hi = int(state.counters[S.C_SIG_FROM]), int(state.counters[S.C_SIG_NEXT])
+    if lo > hi:
+        return True  # empty
+    return not codes[lo:hi].any() and (hi == codes.shape[0] or codes[hi] != 0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 100_000),
+    n=st.integers(1, 200),
+    density=st.floats(0.0, 0.5),
+    asks=st.lists(st.tuples(st.integers(0, 220), st.integers(0, 220)), min_size=1, max_size=40),
+)
+def test_the_jump_stops_at_the_first_signal_from_any_bar_asked(
+    seed: int, n: int, density: float, asks: list[tuple[int, int]]
+) -> None:
+    rng = np.random.default_rng(seed)
+    codes = np.where(rng.random(n) < density, rng.choice([-1, 1, 7], n), 0).astype(np.int64)
+    state = _state(codes[:, None])
+    assert _memo_holds(state, codes)
+    # Asked in any order, repeated, past the end: the memo never answers for bars it has not
+    # seen, and a bar holding a signal is its own answer.
+    for t, last in asks:
+        t = min(t, n)
+        last = min(last, n - 1)
+        first = next((b for b in range(t, n) if codes[b] != 0), n)
+        expected = t if t >= last else min(first, last)
+        assert next_signal_nb(state, t, last) == expected
+        assert _memo_holds(state, codes)
+
+
+def test_a_walk_in_order_reads_each_signal_once_and_looks_one_signal_ahead() -> None:
+    codes = np.zeros(100, dtype=np.int64)
+    codes[[10, 40, 41, 90]] = 1
+    state = _state(codes[:, None])
+    assert next_signal_nb(state, 0, 99) == 10
+    # The signal after 10 is already known (its rows were prefetched).
+    assert (state.counters[S.C_SIG_FROM], state.counters[S.C_SIG_NEXT]) == (11, 40)
+    assert next_signal_nb(state, 10, 99) == 10  # the loop asks again at the bar it stopped at
+    assert next_signal_nb(state, 12, 99) == 40
+    assert (state.counters[S.C_SIG_FROM], state.counters[S.C_SIG_NEXT]) == (41, 41)
+    assert next_signal_nb(state, 41, 99) == 41
+    assert next_signal_nb(state, 42, 99) == 90
+    assert next_signal_nb(state, 91, 99) == 99  # none left: the last bar the walk may reach
+    assert (state.counters[S.C_SIG_FROM], state.counters[S.C_SIG_NEXT]) == (91, 100)
+    assert next_signal_nb(state, 50, 60) == 60  # a limit before the signal
+
+
+def test_first_signal_reads_one_column_from_a_bar() -> None:
+    codes = np.array([[0, 5], [0, 5], [3, 0], [0, 0], [-1, 0]], dtype=np.int64)
+    assert [first_signal_nb(codes, t) for t in range(6)] == [2, 2, 2, 4, 4, 5]
+
+
+def _bars(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
+    opens = np.r_[close[0], close[:-1]]
+    return pd.DataFrame(
+        {
+            "open": opens,
+            "high": np.maximum(opens, close) * 1.0005,
+            "low": np.minimum(opens, close) * 0.9995,
+            "close": close,
+            "volume": 1_000.0,
+        },
+        index=pd.date_range("2024-01-01", periods=n, freq="1min", tz="UTC"),
+    )
+
+
+# A drawdown limit no run here reaches: the risk monitor then watches every bar's equity, so the
+# loop skips nothing and every bar is looked at one by one.
+WATCH_EVERY_BAR = RiskConfig(
+    max_drawdown_pct=99.0, max_orders_per_minute=100_000, min_order_spacing_ms=0
+)
+
+
+@pytest.mark.parametrize("strategy", [SmaCross(fast=5, slow=20), SmaCross(fast=3, slow=8)])
+def test_a_run_that_jumps_equals_a_run_that_skips_nothing(strategy: Strategy) -> None:
+    bars = _bars(4_000, seed=3)
+    jumped = backtest(strategy, bars, fees=0.001, mode="compiled")
+    walked = backtest(strategy, bars, fees=0.001, mode="compiled", risk=WATCH_EVERY_BAR)
+    assert walked.risk_events.empty  # the limit never tripped: only the walk differs
+    assert jumped.metrics["n_orders"] > 100
+    pd.testing.assert_frame_equal(jumped.orders, walked.orders)
+    pd.testing.assert_frame_equal(jumped.fills, walked.fills)
+    pd.testing.assert_frame_equal(jumped.trades, walked.trades)
+    pd.testing.assert_series_equal(jumped.equity, walked.equity)
