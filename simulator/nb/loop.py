@@ -177,10 +177,31 @@ def skip_rows_nb(
     return t
 
 
+SIGNAL_CHUNK = 16  # codes the scan tests at once: no early exit inside, so it vectorises
+
+
 @kernel_jit_inline
 def first_signal_nb(signals: np.ndarray, t: int) -> int:
-    """The first bar from t on with a signal in ``signals``' first column, else its length."""
+    """The first bar from t on with a signal in ``signals``' first column, else its length.
+    The first bars are read one by one (signals are often close together); past them, one
+    instrument's codes are tested a chunk at a time (an OR of the chunk: zero when none), and
+    the chunk holding the signal is walked."""
     n = signals.shape[0]
+    stop = min(t + 8, n)
+    while t < stop and signals[t, 0] == 0:
+        t += 1
+    if t < stop:
+        return t
+    if signals.shape[1] == 1:
+        flat = signals.reshape(n)  # contiguous, read with unsigned positions: no wrap tests
+        while t + SIGNAL_CHUNK <= n:
+            base = np.uint64(t)
+            hit = np.int64(0)
+            for u in range(SIGNAL_CHUNK):
+                hit |= flat[base + np.uint64(u)]
+            if hit != 0:
+                break
+            t += SIGNAL_CHUNK
     while t < n and signals[t, 0] == 0:
         t += 1
     return t

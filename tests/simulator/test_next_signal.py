@@ -80,6 +80,18 @@ def test_a_walk_in_order_reads_each_signal_once_and_looks_one_signal_ahead() -> 
     assert next_signal_nb(state, 50, 60) == 60  # a limit before the signal
 
 
+@pytest.mark.parametrize("gap", [0, 1, 7, 8, 9, 15, 16, 17, 23, 24, 40, 63, 64, 65])
+def test_first_signal_finds_a_signal_at_any_place_in_a_chunk(gap: int) -> None:
+    codes = np.zeros((200, 1), dtype=np.int64)
+    for start in range(0, 40):
+        codes[:] = 0
+        if start + gap < 200:
+            codes[start + gap, 0] = -3
+        expected = start + gap if start + gap < 200 else 200
+        assert first_signal_nb(codes, start) == expected
+    assert first_signal_nb(np.zeros((200, 1), dtype=np.int64), 150) == 200
+
+
 def test_first_signal_reads_one_column_from_a_bar() -> None:
     codes = np.array([[0, 5], [0, 5], [3, 0], [0, 0], [-1, 0]], dtype=np.int64)
     assert [first_signal_nb(codes, t) for t in range(6)] == [2, 2, 2, 4, 4, 5]
