@@ -248,8 +248,11 @@ class Driver:
             raise TypeError(f"{type(strategy).__name__} has no compiled kernel")
         kernel = type(strategy).kernel
         params = np.ascontiguousarray(strategy.params, dtype=np.float64)
+        wanted = strategy.event_mask()
         while True:
-            et = run_kernel_nb(self.state, kernel, params, strategy.state, self.event, self.actions)
+            et = run_kernel_nb(
+                self.state, kernel, params, strategy.state, self.event, self.actions, wanted
+            )
             if et == K.EV_BUFFER_FULL:
                 self.state = S.grow(self.state)
                 continue

@@ -105,6 +105,7 @@ def sweep(
     simp = sim_params(cfg, wants_bars=False)
     inst = instrument_table(instruments)
     kernel = type(strategies[0]).kernel
+    wanted = type(strategies[0]).event_mask()
     lows, highs, close_px = market.streams
     started = time.perf_counter()
     if parallel:
@@ -131,6 +132,7 @@ def sweep(
                 highs,
                 out,
                 numba.get_num_threads(),
+                wanted,
             )
         finally:
             numba.set_num_threads(previous)
@@ -153,6 +155,7 @@ def sweep(
                     lows,
                     highs,
                     out[j],
+                    wanted,
                 )
             except Exception as exc:
                 raise RuntimeError(f"combination {j} {combos[j]} failed: {exc}") from exc

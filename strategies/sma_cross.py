@@ -169,6 +169,7 @@ class SmaCross(KernelStrategy):
     name = "sma_cross"
     Config: ClassVar[type[SmaCrossConfig]] = SmaCrossConfig
     kernel = sma_cross_on_event_nb
+    kernel_events = (K.EV_SIGNAL,)  # fills, the start and the stop need no decision
 
     def __init__(self, config: SmaCrossConfig | None = None, **fields: Any) -> None:
         super().__init__()

@@ -62,6 +62,26 @@ EV_STOP: Final = 8
 EV_END: Final = 9  # internal: no more data
 EV_BUFFER_FULL: Final = 10  # internal: a log needs to grow before the run goes on
 EV_ACTIONS_OVERFLOW: Final = 11  # internal: a kernel returned more actions than its buffer holds
+ALL_EVENTS: Final = -1  # an event mask with every bit set: the kernel is called for every event
+
+
+def event_mask(events: tuple[int, ...] | None) -> int:
+    """The bit mask (bit ``EV_x`` set) of the event types a kernel is called for; ``None``:
+    all of them (:data:`ALL_EVENTS`). Only delivered types (``EV_START`` to ``EV_STOP``)."""
+    if events is None:
+        return ALL_EVENTS
+    mask = 0
+    for ev in events:
+        if not EV_START <= ev <= EV_STOP:
+            raise ValueError(f"{ev!r} is not an event type a kernel receives (1 to {EV_STOP})")
+        mask |= 1 << ev
+    return mask
+
+
+def wants_event(mask: int, etype: int) -> bool:
+    """True when an event of type ``etype`` is delivered under ``mask``."""
+    return (mask >> etype) & 1 != 0
+
 
 # Event row columns
 E_TYPE: Final = 0

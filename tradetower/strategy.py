@@ -225,6 +225,16 @@ class KernelStrategy(Strategy):
     """
 
     kernel: ClassVar[Callable[..., int]]
+    kernel_events: ClassVar[tuple[int, ...] | None] = None
+    """The event types (``kernel_abi.EV_*``) the kernel acts on; ``None``: every one. The
+    others are not delivered at all, in the compiled loop as in the Python paths: a kernel that
+    would return 0 for them anyway saves a call per event (an SMA crossover acts on signals
+    alone, not on its fills)."""
+
+    @classmethod
+    def event_mask(cls) -> int:
+        """``kernel_events`` as the bit mask the loops test (:func:`kernel_abi.event_mask`)."""
+        return K.event_mask(cls.kernel_events)
 
     def __init__(self) -> None:
         self.state = np.zeros(0)
@@ -243,6 +253,8 @@ class KernelStrategy(Strategy):
         self._params_vector = None
 
     def handle(self, ctx: StrategyContext, row: np.ndarray) -> None:
+        if not K.wants_event(self.event_mask(), int(row[K.E_TYPE])):
+            return
         # params are fixed for a run: build the vector once (after prepare and any check).
         if self._params_vector is None:
             self._params_vector = np.ascontiguousarray(self.params, dtype=np.float64)

@@ -47,17 +47,21 @@ STATE_TYPE = _state_type()
         types.float64[::1],
         types.float64[::1],
         types.float64[:, ::1],
+        types.int64,
     ),
     cache=True,
     **NO_NRT,
 )
-def run_kernel_nb(st, kernel, kparams, kstate, ev, actions):  # type: ignore[no-untyped-def]
+def run_kernel_nb(st, kernel, kparams, kstate, ev, actions, wanted):  # type: ignore[no-untyped-def]
     """Drive ``kernel`` until the data ends (EV_END), a log must grow (EV_BUFFER_FULL), or the
-    kernel asked for more actions than ``actions`` holds (EV_ACTIONS_OVERFLOW)."""
+    kernel asked for more actions than ``actions`` holds (EV_ACTIONS_OVERFLOW). ``wanted``: the
+    bit mask of the event types the kernel is called for (``KernelStrategy.event_mask``)."""
     while True:
         et = next_event_inline_nb(st, ev)
         if et == K.EV_END or et == K.EV_BUFFER_FULL:
             return et
+        if (wanted >> et) & 1 == 0:
+            continue
         n = kernel(kparams, kstate, ev, actions)
         if n > actions.shape[0]:
             return K.EV_ACTIONS_OVERFLOW  # the rows past the buffer were never written

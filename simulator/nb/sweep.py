@@ -197,15 +197,16 @@ def run_into_nb(
     extra_idx: np.ndarray,
     close_px: np.ndarray,
     out: np.ndarray,
+    wanted: int,
 ) -> S.SimState:
     """One whole backtest of a compiled kernel on a fresh (or reset) state, reduced to ``out``;
     returns the state, which may have grown. ``close_px`` is the one instrument's closes as a
     contiguous array (shared by every run: the reduction then reads a fifth of the memory), or
-    empty."""
+    empty. ``wanted``: the kernel's event mask (``KernelStrategy.event_mask``)."""
     ev[:] = 0.0
     actions[:] = 0.0
     while True:
-        et = run_kernel_nb(st, kernel, params, kstate, ev, actions)
+        et = run_kernel_nb(st, kernel, params, kstate, ev, actions, wanted)
         if et != K.EV_BUFFER_FULL:
             break
         st = grow_nb(st)
@@ -215,7 +216,7 @@ def run_into_nb(
     ev[:] = 0.0
     ev[K.E_TYPE] = K.EV_STOP
     ev[K.E_BAR] = st.ohlcv.shape[0] - 1
-    n_act = kernel(params, kstate, ev, actions)
+    n_act = kernel(params, kstate, ev, actions) if (wanted >> K.EV_STOP) & 1 else 0
     if n_act > actions.shape[0]:
         out[:] = np.nan
         return st
@@ -269,12 +270,15 @@ def run_one_nb(
     lows: np.ndarray,
     highs: np.ndarray,
     out: np.ndarray,
+    wanted: int,
 ) -> None:
     """One whole backtest on its own freshly allocated state (the serial path)."""
     st = fresh_nb(ohlcv, time_ms, inst, simparams, capacity, lows, highs)
     ev = np.zeros(K.N_EVENT)
     actions = np.zeros((int(simparams[S.P_MAX_ACTIONS]), K.N_ACTION))
-    run_into_nb(st, ev, actions, kernel, params, kstate, close_at_end, extra_idx, close_px, out)
+    run_into_nb(
+        st, ev, actions, kernel, params, kstate, close_at_end, extra_idx, close_px, out, wanted
+    )
 
 
 @njit(
@@ -294,6 +298,7 @@ def run_one_nb(
         types.float32[::1],
         types.float32[::1],
         types.float64[:, ::1],
+        types.int64,
         types.int64,
     ),
     parallel=True,
@@ -316,6 +321,7 @@ def sweep_nb(  # type: ignore[no-untyped-def]
     highs,
     out,
     threads,
+    wanted,
 ):
     """Run every row of ``params``/``kstates`` (in the given ``order``) into ``out`` rows.
 
@@ -343,4 +349,5 @@ def sweep_nb(  # type: ignore[no-untyped-def]
                 extra_idx,
                 close_px,
                 out[j],
+                wanted,
             )

@@ -39,6 +39,7 @@ def _metrics(
         lows,
         highs,
         out,
+        type(strat).event_mask(),
     )
     return out
 
