@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import random_walk
 from numba import njit
 
 from simulator import backtest
@@ -57,22 +58,6 @@ class _Counter(KernelStrategy):
         return codes
 
 
-def _bars(n: int = 400) -> pd.DataFrame:
-    rng = np.random.default_rng(11)
-    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
-    opens = np.r_[close[0], close[:-1]]
-    return pd.DataFrame(
-        {
-            "open": opens,
-            "high": np.maximum(opens, close) * 1.001,
-            "low": np.minimum(opens, close) * 0.999,
-            "close": close,
-            "volume": 1_000.0,
-        },
-        index=pd.date_range("2024-01-01", periods=n, freq="1min", tz="UTC"),
-    )
-
-
 def _counts(strategy: _Counter) -> dict[str, int]:
     names = {K.EV_START: "start", K.EV_FILL: "fill", K.EV_SIGNAL: "signal", K.EV_STOP: "stop"}
     return {name: int(strategy.state[e]) for e, name in names.items()}
@@ -81,15 +66,15 @@ def _counts(strategy: _Counter) -> dict[str, int]:
 @pytest.mark.parametrize("mode", ["compiled", "python"])
 def test_a_kernel_is_called_only_for_the_events_it_names(mode: Any) -> None:
     everything = _Counter(None)
-    r_all = backtest(everything, _bars(), mode=mode, cash=1_000.0)
+    r_all = backtest(everything, random_walk(400, seed=11), mode=mode, cash=1_000.0)
     assert _counts(everything) == {"start": 1, "fill": 1, "signal": 10, "stop": 1}
     signals_only = _Counter((K.EV_SIGNAL,))
-    r_sig = backtest(signals_only, _bars(), mode=mode, cash=1_000.0)
+    r_sig = backtest(signals_only, random_walk(400, seed=11), mode=mode, cash=1_000.0)
     assert _counts(signals_only) == {"start": 0, "fill": 0, "signal": 10, "stop": 0}
     # The fill still happens; only the call that would have told the kernel is left out.
     pd.testing.assert_frame_equal(r_all.fills, r_sig.fills)
     fills_only = _Counter((K.EV_FILL, K.EV_STOP))
-    r_fill = backtest(fills_only, _bars(), mode=mode, cash=1_000.0)
+    r_fill = backtest(fills_only, random_walk(400, seed=11), mode=mode, cash=1_000.0)
     assert _counts(fills_only) == {"start": 0, "fill": 0, "signal": 0, "stop": 1}
     assert r_fill.fills.empty  # it never saw the signal it would have bought on
 
@@ -97,7 +82,7 @@ def test_a_kernel_is_called_only_for_the_events_it_names(mode: Any) -> None:
 def test_sma_cross_on_signals_alone_trades_as_when_told_everything(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    bars = _bars(3_000)
+    bars = random_walk(3_000, seed=3)
     perp = Instrument(symbol="ASSET", asset_class="CRYPTO_FUTURES", leverage=2.0)
     assert SmaCross.event_mask() == 1 << K.EV_SIGNAL
     for reverse, inst in ((False, None), (True, perp)):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import random_walk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -97,22 +98,6 @@ def test_first_signal_reads_one_column_from_a_bar() -> None:
     assert [first_signal_nb(codes, t) for t in range(6)] == [2, 2, 2, 4, 4, 5]
 
 
-def _bars(n: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
-    opens = np.r_[close[0], close[:-1]]
-    return pd.DataFrame(
-        {
-            "open": opens,
-            "high": np.maximum(opens, close) * 1.0005,
-            "low": np.minimum(opens, close) * 0.9995,
-            "close": close,
-            "volume": 1_000.0,
-        },
-        index=pd.date_range("2024-01-01", periods=n, freq="1min", tz="UTC"),
-    )
-
-
 # A drawdown limit no run here reaches: the risk monitor then watches every bar's equity, so the
 # loop skips nothing and every bar is looked at one by one.
 WATCH_EVERY_BAR = RiskConfig(
@@ -122,7 +107,7 @@ WATCH_EVERY_BAR = RiskConfig(
 
 @pytest.mark.parametrize("strategy", [SmaCross(fast=5, slow=20), SmaCross(fast=3, slow=8)])
 def test_a_run_that_jumps_equals_a_run_that_skips_nothing(strategy: Strategy) -> None:
-    bars = _bars(4_000, seed=3)
+    bars = random_walk(4_000, seed=3)
     jumped = backtest(strategy, bars, fees=0.001, mode="compiled")
     walked = backtest(strategy, bars, fees=0.001, mode="compiled", risk=WATCH_EVERY_BAR)
     assert walked.risk_events.empty  # the limit never tripped: only the walk differs
