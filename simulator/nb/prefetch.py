@@ -31,12 +31,14 @@ def _prefetch_row(typingctx: Any, arr: Any, i: Any) -> Any:
         idx = context.cast(builder, args[1], idxty, types.intp)
         offset = builder.mul(idx, builder.extract_value(ary.strides, 0))
         base = builder.ptrtoint(ary.data, cgutils.intp_t)
-        addr = builder.inttoptr(builder.add(base, offset), ir.PointerType())
+        # The intrinsic is named for its pointer type: ``p0`` in LLVM's opaque-pointer IR (what
+        # numba builds from llvmlite 0.45 on), ``p0i8`` in the older typed-pointer IR.
+        voidptr = cgutils.voidptr_t
+        name = "llvm.prefetch.p0" if getattr(voidptr, "is_opaque", False) else "llvm.prefetch.p0i8"
+        addr = builder.inttoptr(builder.add(base, offset), voidptr)
         i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [ir.PointerType(), i32, i32, i32])
-        fn = cgutils.get_or_insert_function(  # type: ignore[no-untyped-call]
-            builder.module, fnty, "llvm.prefetch.p0"
-        )
+        fnty = ir.FunctionType(ir.VoidType(), [voidptr, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, name)  # type: ignore[no-untyped-call]
         # A read (0), kept in every cache level (3), of data (1).
         builder.call(fn, [addr, i32(0), i32(3), i32(1)])
         return context.get_dummy_value()
