@@ -206,7 +206,9 @@ def resume(
     if counters.shape[0] < S.N_COUNTERS:  # a checkpoint written when the loop kept fewer
         counters = np.concatenate([counters, np.zeros(S.N_COUNTERS - counters.shape[0], np.int64)])
     counters[S.C_ENDED] = 0
-    forget_signal_memo(counters)
+    # The loop's next-signal memo starts empty: one found before the pause, on signals cut at
+    # the pause's bar (_drive_until), may name that bar as the next signal.
+    counters[S.C_SIG_FROM], counters[S.C_SIG_NEXT] = S.SIG_MEMO_EMPTY
     restored["counters"] = counters
     run.driver.state = st._replace(**restored)
     run.initial_pos = checkpoint.initial_pos.copy()
@@ -273,13 +275,6 @@ def _drive_until(run: PreparedRun, mode: Mode, bar: int) -> None:
         highs=full.highs,
     )
     run.driver.state.counters[S.C_ENDED] = 0
-    forget_signal_memo(run.driver.state.counters)
-
-
-def forget_signal_memo(counters: np.ndarray) -> None:
-    """Empty the loop's next-signal memo: one found on the bars before a pause may name the
-    pause's bar as the next signal (the truncated signals ended there)."""
-    counters[S.C_SIG_FROM], counters[S.C_SIG_NEXT] = S.SIG_MEMO_EMPTY
 
 
 def _capture(

@@ -239,6 +239,7 @@ class KernelStrategy(Strategy):
     def __init__(self) -> None:
         self.state = np.zeros(0)
         self._params_vector: np.ndarray | None = None
+        self._wanted = K.ALL_EVENTS
 
     @property
     def params(self) -> np.ndarray:
@@ -253,9 +254,11 @@ class KernelStrategy(Strategy):
         self._params_vector = None
 
     def handle(self, ctx: StrategyContext, row: np.ndarray) -> None:
-        if not K.wants_event(self.event_mask(), int(row[K.E_TYPE])):
-            return
-        # params are fixed for a run: build the vector once (after prepare and any check).
+        # params are fixed for a run: build the vector (and the event mask) once, after prepare
+        # and any check.
         if self._params_vector is None:
             self._params_vector = np.ascontiguousarray(self.params, dtype=np.float64)
+            self._wanted = self.event_mask()
+        if not K.wants_event(self._wanted, int(row[K.E_TYPE])):
+            return
         ctx.run_kernel(type(self).kernel, self._params_vector, self.state, row)

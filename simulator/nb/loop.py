@@ -182,27 +182,26 @@ SIGNAL_CHUNK = 16  # codes the scan tests at once: no early exit inside, so it v
 
 @kernel_jit_inline
 def first_signal_nb(signals: np.ndarray, t: int) -> int:
-    """The first bar from t on with a signal in ``signals``' first column, else its length.
-    The first bars are read one by one (signals are often close together); past them, one
-    instrument's codes are tested a chunk at a time (an OR of the chunk: zero when none), and
-    the chunk holding the signal is walked."""
+    """The first bar from t on with a code in ``signals`` (one instrument's: one column), else
+    its length. The first bars are read one by one (signals are often close together); past
+    them the codes are tested a chunk at a time (an OR of the chunk: zero when none), and the
+    chunk holding the signal is walked."""
     n = signals.shape[0]
+    codes = signals.reshape(n)  # contiguous, read with unsigned positions: no wrap tests
     stop = min(t + 8, n)
-    while t < stop and signals[t, 0] == 0:
+    while t < stop and codes[t] == 0:
         t += 1
     if t < stop:
         return t
-    if signals.shape[1] == 1:
-        flat = signals.reshape(n)  # contiguous, read with unsigned positions: no wrap tests
-        while t + SIGNAL_CHUNK <= n:
-            base = np.uint64(t)
-            hit = np.int64(0)
-            for u in range(SIGNAL_CHUNK):
-                hit |= flat[base + np.uint64(u)]
-            if hit != 0:
-                break
-            t += SIGNAL_CHUNK
-    while t < n and signals[t, 0] == 0:
+    while t + SIGNAL_CHUNK <= n:
+        base = np.uint64(t)
+        hit = np.int64(0)
+        for u in range(SIGNAL_CHUNK):
+            hit |= codes[base + np.uint64(u)]
+        if hit != 0:
+            break
+        t += SIGNAL_CHUNK
+    while t < n and codes[t] == 0:
         t += 1
     return t
 
@@ -234,11 +233,10 @@ def next_signal_nb(st: S.SimState, t: int, last: int) -> int:
     after = first_signal_nb(sig, nxt + 1)
     c[S.C_SIG_FROM] = nxt + 1
     c[S.C_SIG_NEXT] = after
-    if after < sig.shape[0]:
+    if after < sig.shape[0]:  # (a prefetch past the last row would be harmless, and useless)
         prefetch_row(st.ohlcv, after)
+        prefetch_row(st.ohlcv, after + 1)  # the bar its order fills on
         prefetch_row(st.time_ms, after)
-        if after + 1 < sig.shape[0]:
-            prefetch_row(st.ohlcv, after + 1)
     return nxt
 
 

@@ -93,8 +93,8 @@ def test_first_signal_finds_a_signal_at_any_place_in_a_chunk(gap: int) -> None:
     assert first_signal_nb(np.zeros((200, 1), dtype=np.int64), 150) == 200
 
 
-def test_first_signal_reads_one_column_from_a_bar() -> None:
-    codes = np.array([[0, 5], [0, 5], [3, 0], [0, 0], [-1, 0]], dtype=np.int64)
+def test_first_signal_from_each_bar() -> None:
+    codes = np.array([[0], [0], [3], [0], [-1]], dtype=np.int64)
     assert [first_signal_nb(codes, t) for t in range(6)] == [2, 2, 2, 4, 4, 5]
 
 
