@@ -73,54 +73,71 @@ def sma_rolling(values: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
+BLOCK = 1024
+"""Bars :func:`sma_crossings_nb` takes at a time: its buffers (16 kB) stay in L1."""
+
+
 @njit(cache=True)
 def sma_crossings_nb(close: np.ndarray, fast: int, slow: int, out: np.ndarray) -> None:
-    """``crossings(sma(close, fast), sma(close, slow))`` into ``out`` in one pass: the same
-    floats (one running sum, as ``np.cumsum``; each average its difference over the window)
-    without the two averages or the running sums as arrays.
+    """``crossings(sma(close, fast), sma(close, slow))`` into ``out``: the same floats (one
+    running sum, as ``np.cumsum``; each average its difference over the window) without the
+    two averages or the running sums as full arrays.
 
-    Only the side of slow that fast is on matters. It is read from products with the windows'
-    reciprocals, each within 2 ulp of its quotient; where the two come within 1e-14 of each
-    other (ties, NaN) the quotients are taken exactly. Without the two divisions a bar, and with
-    unsigned ring positions (no negative-index test), a year of minutes takes 1.3 ms, not 1.6."""
+    A block of bars at a time, in three passes over buffers that stay in L1:
+    1. the running sums, one after another (a chain of additions, 3 cycles a bar);
+    2. the side of slow that fast is on (+1 above, -1 below, 0 equal or undefined), from
+       products with the windows' reciprocals, each within 2 ulp of its quotient. Without a
+       chain this pass vectorises. Where the two come within 1e-14 of each other (ties, NaN)
+       the side is left 0 and counted; those few are then taken from the exact quotients;
+    3. the crossings: a side that is the opposite of the bar before's.
+
+    The one-pass loop this replaced did all three per bar, 1.3 ms for a year of minutes; this
+    takes 0.9 when ``close`` is contiguous (``MarketData.closes``). A column read out of the
+    bar rows streams all five fields, and is memory-bound at about 1.4 ms either way."""
     n = close.shape[0]
-    # The running sums the two windows reach back to, in a ring: csum[j] is ring[j % size].
     both = max(fast, slow)  # bars until both averages are defined
-    size = both + 1
-    ring = np.empty(size)
-    ring[0] = 0.0
-    running = 0.0
-    # Unsigned ring positions: no negative-index wrap to test at every access.
-    last = np.uint64(size - 1)
-    zero = np.uint64(0)
-    one = np.uint64(1)
-    at = zero  # (t + 1) % size
-    at_f = np.uint64(size - fast)  # (t + 1 - fast) % size
-    at_s = np.uint64(size - slow)
+    # buf[both + j]: the running sum through bar base + j; the both before it, the block's past.
+    buf = np.zeros(both + BLOCK)
+    sides = np.zeros(BLOCK + 1, dtype=np.int64)  # sides[1 + j]: bar base + j's; [0] the bar before
     inv_f = 1.0 / fast
     inv_s = 1.0 / slow
-    prev = 0  # the side fast was on at t - 1: 1 above slow, -1 below, 0 equal or undefined
-    for t in range(n):
-        running = running + close[t]
-        at = at + one if at < last else zero
-        at_f = at_f + one if at_f < last else zero
-        at_s = at_s + one if at_s < last else zero
-        ring[at] = running
-        side = 0
-        if t + 1 >= both:
-            sum_f = running - ring[at_f]
-            sum_s = running - ring[at_s]
-            f = sum_f * inv_f
-            s = sum_s * inv_s
+    running = 0.0
+    base = 0
+    while base < n:
+        m = min(BLOCK, n - base)
+        for j in range(m):
+            running = running + close[base + j]
+            buf[both + j] = running
+        # Views, so that every index below is a plain offset: the loop then vectorises.
+        now = buf[both : both + m]
+        back_f = buf[both - fast : both - fast + m]
+        back_s = buf[both - slow : both - slow + m]
+        side = sides[1 : 1 + m]
+        unsure = 0
+        for j in range(m):
+            f = (now[j] - back_f[j]) * inv_f
+            s = (now[j] - back_s[j]) * inv_s
             gap = f - s
-            if abs(gap) > 1e-14 * (abs(f) + abs(s)):
-                side = 1 if gap > 0.0 else -1
-            else:  # a tie, too close to call from the products, or NaN
-                f = sum_f / fast
-                s = sum_s / slow
-                side = 1 if f > s else (-1 if f < s else 0)
-        out[t] = 1 if prev < 0 and side > 0 else (-1 if prev > 0 and side < 0 else 0)
-        prev = side
+            tol = 1e-14 * (abs(f) + abs(s))
+            up = gap > tol
+            down = gap < -tol
+            side[j] = np.int64(up) - np.int64(down)
+            unsure += np.int64(not (up or down))
+        defined = min(max(0, both - 1 - base), m)  # the block's first bar with both averages
+        side[:defined] = 0
+        if unsure > 0:  # a tie, too close to call from the products, or NaN
+            for j in range(defined, m):
+                if side[j] == 0:
+                    f = (now[j] - back_f[j]) / fast
+                    s = (now[j] - back_s[j]) / slow
+                    side[j] = 1 if f > s else (-1 if f < s else 0)
+        for j in range(m):
+            after = sides[1 + j]
+            out[base + j] = after if sides[j] + after == 0 else 0
+        sides[0] = sides[m]
+        for j in range(both):  # forwards: safe when the two overlap (a window over BLOCK)
+            buf[j] = buf[m + j]
+        base += m
 
 
 def crossings(fast: np.ndarray, slow: np.ndarray) -> np.ndarray:
@@ -189,7 +206,7 @@ class SmaCross(KernelStrategy):
         # Every code is written below: no zeroing first (4 MB a year of minutes).
         out = np.empty((data.n_bars, len(data.symbols)), dtype=np.int64)
         for i in range(len(data.symbols)):
-            close = data.ohlcv[:, i, 3]
+            close = data.closes[i]
             if c.style == "backtesting.py":
                 out[:, i] = crossings(sma_rolling(close, c.fast), sma_rolling(close, c.slow))
             else:

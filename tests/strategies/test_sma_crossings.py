@@ -1,4 +1,4 @@
-"""The SMA crossover's one-pass signal kernel gives exactly the codes of its vectorised
+"""The SMA crossover's signal kernel gives exactly the codes of its vectorised
 reference (two cumulative-sum averages, then the strict crossing rule)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strategies.sma_cross import crossings, sma, sma_crossings_nb
+from strategies.sma_cross import BLOCK, crossings, sma, sma_crossings_nb
 
 
 @settings(max_examples=150, deadline=None)
@@ -20,7 +20,7 @@ from strategies.sma_cross import crossings, sma, sma_crossings_nb
     prices=st.sampled_from(["walk", "ticks", "ulps"]),
     holes=st.lists(st.integers(0, 399), max_size=3),
 )
-def test_the_one_pass_kernel_equals_the_vectorised_reference(
+def test_the_kernel_equals_the_vectorised_reference(
     seed: int, n: int, fast: int, extra: int, prices: str, holes: list[int]
 ) -> None:
     rng = np.random.default_rng(seed)
@@ -56,3 +56,44 @@ def test_averages_an_ulp_apart_are_ordered_as_their_quotients(base: float) -> No
         sma_crossings_nb(close, fast, slow, out)
         expected = crossings(sma(close, fast), sma(close, slow))
         np.testing.assert_array_equal(out, expected, err_msg=f"seed {seed}")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 100_000),
+    n=st.integers(BLOCK - 60, 3 * BLOCK + 60),
+    fast=st.integers(1, 40),
+    slow=st.sampled_from([2, 50, BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK + 7]),
+    prices=st.sampled_from(["walk", "ticks"]),
+    hole=st.integers(0, 4 * BLOCK),
+)
+def test_blocks_join_without_a_seam(
+    seed: int, n: int, fast: int, slow: int, prices: str, hole: int
+) -> None:
+    """The kernel takes BLOCK bars at a time: runs over several blocks, with windows shorter
+    and longer than a block and crossings on either side of a block's edge, give the
+    reference's codes too."""
+    fast = min(fast, slow - 1)
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
+    if prices == "ticks":
+        close = np.round(close, 0)
+    if hole < n:
+        close[hole] = np.nan  # every sum after it is NaN: no side, no crossing
+    out = np.full(n, 7, dtype=np.int64)
+    sma_crossings_nb(close, fast, slow, out)
+    np.testing.assert_array_equal(out, crossings(sma(close, fast), sma(close, slow)))
+
+
+@pytest.mark.parametrize(("fast", "slow"), [(1, 2), (1, 4), (1, BLOCK + 1)])
+def test_crossings_on_the_first_and_last_bars_of_a_block(fast: int, slow: int) -> None:
+    """A zigzag around its average crosses on every bar, so on each block's first and last
+    bar too, where the side of the bar before comes from the previous block."""
+    n = 3 * BLOCK + 5
+    close = 100.0 + np.where(np.arange(n) % 2 == 0, 1.0, -1.0) + np.arange(n) * 1e-3
+    expected = crossings(sma(close, fast), sma(close, slow))
+    edges = [BLOCK - 1, BLOCK, 2 * BLOCK - 1, 2 * BLOCK]
+    assert all(expected[e] != 0 for e in edges if e >= slow)
+    out = np.zeros(n, dtype=np.int64)
+    sma_crossings_nb(close, fast, slow, out)
+    np.testing.assert_array_equal(out, expected)

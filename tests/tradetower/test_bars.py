@@ -285,3 +285,26 @@ def test_first_open_skips_missing_bars_at_the_start(gap: int) -> None:
     assert market.first_open(0) == 0
     assert market.first_open(1) == gap
     assert np.isnan(MarketData(("A",), index[:3], np.full((3, 1, 5), np.nan)).first_open())
+
+
+def test_closes_are_each_instruments_closes_as_one_contiguous_row() -> None:
+    """Built by validation (one frame), from the cube (several frames, or a bare MarketData),
+    ``closes[i]`` always holds ``ohlcv[:, i, 3]``, contiguous, and is a copy: changing the
+    caller's frame afterwards changes neither."""
+    index = pd.date_range("2024-01-01", periods=6, freq="1min", tz="UTC")
+    frame = pd.DataFrame(
+        {"open": 1.0, "high": 9.0, "low": 0.5, "close": np.arange(1.0, 7.0), "volume": 1.0},
+        index=index,
+    )
+    one = MarketData.coerce(frame, "A")
+    frame.loc[index[0], "close"] = 5.0  # the caller's frame, changed after validation
+    two = MarketData.coerce({"A": frame.iloc[2:], "B": frame.iloc[:4]})
+    bare = MarketData(("A",), index, one.ohlcv.copy())
+    for market in (one, two, bare):
+        closes = market.closes
+        assert closes.flags.c_contiguous
+        assert closes.shape == (len(market.symbols), market.n_bars)
+        for i in range(len(market.symbols)):
+            np.testing.assert_array_equal(closes[i], market.ohlcv[:, i, 3])
+    assert one.closes[0, 0] == 1.0
+    assert np.isnan(two.closes[0, 0]) and two.closes[1, 0] == 5.0

@@ -278,7 +278,8 @@ class HistoryCache:
         cube = np.empty((ts.size, 1, len(OHLCV)))
         for k, col in enumerate(OHLCV):
             cube[:, 0, k] = columns[col]
-        return MarketData((symbol,), _utc_index(ts), cube)
+        closes = np.ascontiguousarray(columns["close"], dtype=np.float64)[None, :]
+        return MarketData((symbol,), _utc_index(ts), cube, closes)
 
     def _load_columns(
         self,
