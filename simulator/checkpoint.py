@@ -36,7 +36,7 @@ from tradetower.errors import ConfigError, DataValidationError
 from tradetower.strategy import KernelStrategy, Strategy
 
 # Venue-state fields rebuilt from the data on resume (everything else is saved).
-_INPUTS = ("ohlcv", "time_ms", "funding", "signals", "lows", "highs")
+_INPUTS = ("ohlcv", "time_ms", "funding", "signals", "sig_bars", "lows", "highs")
 FORMAT = "tradetower-checkpoint/1"
 
 
@@ -202,13 +202,13 @@ def resume(
     for name in ("inst", "params"):
         if not np.array_equal(restored[name], getattr(st, name), equal_nan=True):
             raise ConfigError("settings", f"the simulator's {name} differ from the checkpoint's")
-    counters = restored["counters"]
+    counters = restored["counters"][: S.N_COUNTERS]  # (a checkpoint may keep other counters)
     if counters.shape[0] < S.N_COUNTERS:  # a checkpoint written when the loop kept fewer
         counters = np.concatenate([counters, np.zeros(S.N_COUNTERS - counters.shape[0], np.int64)])
     counters[S.C_ENDED] = 0
-    # The loop's next-signal memo starts empty: one found before the pause, on signals cut at
-    # the pause's bar (_drive_until), may name that bar as the next signal.
-    counters[S.C_SIG_FROM], counters[S.C_SIG_NEXT] = S.SIG_MEMO_EMPTY
+    # The jump to the next signal starts from the first: what a checkpoint holds there may be
+    # anything (an older loop kept other counters in its place).
+    counters[S.C_SIG_CURSOR] = 0
     restored["counters"] = counters
     run.driver.state = st._replace(**restored)
     run.initial_pos = checkpoint.initial_pos.copy()

@@ -15,6 +15,7 @@ from simulator.compat import apply_compat
 from simulator.config import SimConfig
 from simulator.driver import Driver
 from simulator.metrics import PERIODS_PER_YEAR, compute_metrics
+from simulator.nb.signal_bars import signal_bars_nb
 from simulator.result import (
     BacktestResult,
     fill_log,
@@ -145,13 +146,15 @@ MAX_PRESIZED_ROWS = 1 << 16
 strategy that emits a code on every bar but trades rarely must not allocate a log per bar."""
 
 
-def _log_rows(capacity: int, signals: np.ndarray | None) -> int:
+def _log_rows(capacity: int, sig_bars: np.ndarray | None) -> int:
     """Rows the order and fill logs start with: a signal strategy places about an order per
     signal, so its logs start that long (up to :data:`MAX_PRESIZED_ROWS`) instead of doubling,
-    and copying, their way there. Logs still grow past it when a run needs more."""
-    if signals is None:
+    and copying, their way there. ``sig_bars``: the bars holding a signal, then the end
+    (:func:`~simulator.nb.signal_bars.signal_bars_nb`). Logs still grow past it when a run
+    needs more."""
+    if sig_bars is None:
         return capacity
-    expected = int(np.count_nonzero(signals))
+    expected = int(sig_bars.shape[0]) - 1
     return max(capacity, min(expected + expected // 4 + 256, MAX_PRESIZED_ROWS))
 
 
@@ -282,6 +285,7 @@ def prepare_run(
     if callable(check):
         check(instruments)
     signals = _signals(strategy, market)
+    sig_bars = None if signals is None else signal_bars_nb(signals)
     state = S.allocate(
         market.ohlcv,
         market.time_ms,
@@ -289,8 +293,9 @@ def prepare_run(
         sim_params(cfg, strategy.wants_bars, kill_bar),
         funding=_funding(funding, market),
         signals=signals,
-        capacity=_log_rows(cfg.capacity, signals),
+        capacity=_log_rows(cfg.capacity, sig_bars),
         streams=market.built_streams(),
+        sig_bars=sig_bars,
     )
     initial_pos = _holdings(holdings, market)
     state.pos[:, S.PS_QTY] = initial_pos

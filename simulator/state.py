@@ -141,13 +141,11 @@ C_BOUNDS_STALE = 16  # 1 when orders, triggers or timers changed since the bound
 C_HITS_LEFT = 17  # hits of the current bar not yet handed out; -1 before its first scan
 C_N_RISK_LOG = 18  # rows used in the risk log
 C_FLATTEN_BAR = 19  # 1 + the bar at whose close the kill switch flattens what is left; 0: none
-# The next-signal memo of a one-instrument run (simulator.nb.loop.next_signal_nb): no bar in
-# [C_SIG_FROM, C_SIG_NEXT) has a signal and bar C_SIG_NEXT has one (or is the end). Empty when
-# C_SIG_FROM > C_SIG_NEXT (see SIG_MEMO_EMPTY).
-C_SIG_FROM = 20
-C_SIG_NEXT = 21
-N_COUNTERS = 22
-SIG_MEMO_EMPTY = (1, 0)  # (C_SIG_FROM, C_SIG_NEXT) of a memo that holds nothing
+# Where the jump to the next signal (simulator.nb.loop.next_signal_nb) is in ``sig_bars``: the
+# first entry at or after the bar it was last asked from. Any value in range is correct (it
+# moves either way); kept so that a run's jumps cost one step each.
+C_SIG_CURSOR = 20
+N_COUNTERS = 21
 
 # bar stages
 STAGE_NEW = 0
@@ -179,6 +177,7 @@ class SimState(NamedTuple):
     inst: np.ndarray  # f8[k, N_INST]
     funding: np.ndarray  # f8[n, k] or f8[0, k]
     signals: np.ndarray  # i8[n, k] or i8[0, k]
+    sig_bars: np.ndarray  # i8[m + 1]: the bars holding a signal, then n (signal_bars_nb)
     params: np.ndarray  # f8[N_PARAMS]
     account: np.ndarray  # f8[N_ACCOUNT]
     pos: np.ndarray  # f8[k, N_POSITION]
@@ -211,8 +210,12 @@ def allocate(
     signals: np.ndarray | None = None,
     capacity: int = 1024,
     streams: tuple[np.ndarray, np.ndarray] | None = None,
+    sig_bars: np.ndarray | None = None,
 ) -> SimState:
     """A fresh venue state over the given bars (see :func:`simulator.nb.alloc.allocate_nb`).
+
+    ``sig_bars``: :func:`simulator.nb.signal_bars.signal_bars_nb` of ``signals``, when the
+    caller has it already (the engine sizes the logs from it); else found here.
 
     ``streams``: one instrument's float32 lows and highs, rounded outwards
     (``MarketData.streams``), for the skip loop to read instead of the ``ohlcv`` columns: a
@@ -227,13 +230,19 @@ def allocate(
         funding = np.zeros((0, k))
     if signals is None:
         signals = np.zeros((0, k), dtype=np.int64)
+    signals = np.ascontiguousarray(signals, dtype=np.int64)
+    if sig_bars is None:
+        from simulator.nb.signal_bars import signal_bars_nb
+
+        sig_bars = signal_bars_nb(signals)
     state: SimState = allocate_nb(
         np.ascontiguousarray(ohlcv, dtype=np.float64),
         np.ascontiguousarray(time_ms, dtype=np.int64),
         np.ascontiguousarray(inst, dtype=np.float64),
         np.ascontiguousarray(params, dtype=np.float64),
         np.ascontiguousarray(funding, dtype=np.float64),
-        np.ascontiguousarray(signals, dtype=np.int64),
+        signals,
+        np.ascontiguousarray(sig_bars, dtype=np.int64),
         int(capacity),
         lows,
         highs,

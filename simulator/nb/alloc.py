@@ -52,6 +52,7 @@ def allocate_nb(
     params: np.ndarray,
     funding: np.ndarray,
     signals: np.ndarray,
+    sig_bars: np.ndarray,
     capacity: int,
     lows: np.ndarray,
     highs: np.ndarray,
@@ -67,6 +68,7 @@ def allocate_nb(
         inst,
         funding,
         signals,
+        sig_bars,
         params,
         np.empty(S.N_ACCOUNT),
         np.empty((k, S.N_POSITION)),
@@ -119,8 +121,6 @@ def reset_nb(st: S.SimState) -> None:
     st.cflow[:] = 0.0
     st.counters[:] = 0
     st.counters[S.C_NEXT_TIMER] = S.NO_TIMER
-    st.counters[S.C_SIG_FROM] = S.SIG_MEMO_EMPTY[0]
-    st.counters[S.C_SIG_NEXT] = S.SIG_MEMO_EMPTY[1]
     st.rate[:] = 0.0
     R.reset_monitor_nb(st.monitor)
     st.risk_log[:] = 0.0
@@ -179,6 +179,7 @@ def grow_nb(st: S.SimState) -> S.SimState:
         st.inst,
         st.funding,
         st.signals,
+        st.sig_bars,
         st.params,
         st.account,
         st.pos,

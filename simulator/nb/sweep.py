@@ -248,6 +248,7 @@ def fresh_nb(
         simparams,
         np.zeros((0, k)),
         np.zeros((0, k), dtype=np.int64),
+        np.zeros(1, dtype=np.int64),  # no signal bars: sweeps run bots without signals
         capacity,
         lows,
         highs,

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -80,9 +81,12 @@ def test_a_checkpoint_without_the_armed_trigger_list_still_resumes_exactly(
     _same(full, resume(loaded, cls(cls.Config.parse(case.config)), data))
 
 
-def test_a_checkpoint_with_fewer_loop_counters_still_resumes_exactly(tmp_path: Path) -> None:
-    """Checkpoints written before the loop kept its next-signal memo hold fewer counters: the
-    memo starts empty and the run resumes as if never paused."""
+@pytest.mark.parametrize("kept", ["fewer", "memo"])
+def test_a_checkpoint_from_an_older_loop_still_resumes_exactly(tmp_path: Path, kept: str) -> None:
+    """Checkpoints written by older loops hold other counters: fewer (before the jump to the
+    next signal), or two more where the cursor now is (a memo of bar numbers, far past the
+    list of signal bars). The jump starts from the first signal and the run resumes as if
+    never paused."""
     case = BY_NAME["sma_cross"]
     cls, data, inst, settings = _setup(case)
     full = backtest(cls(cls.Config.parse(case.config)), data, instrument=inst, **settings)
@@ -90,9 +94,12 @@ def test_a_checkpoint_with_fewer_loop_counters_still_resumes_exactly(tmp_path: P
     paused = backtest_until(
         cls(cls.Config.parse(case.config)), data, n // 2, instrument=inst, **settings
     )
-    paused.venue["counters"] = paused.venue["counters"][: S.C_SIG_FROM]
+    counters = paused.venue["counters"][: S.C_SIG_CURSOR]
+    if kept == "memo":
+        counters = np.concatenate([counters, np.array([n // 2 + 7, n // 2 + 40], np.int64)])
+    paused.venue["counters"] = counters
     loaded = Checkpoint.load(paused.save(tmp_path / "old.npz"))
-    assert loaded.venue["counters"].shape[0] < S.N_COUNTERS
+    assert loaded.venue["counters"].shape[0] != S.N_COUNTERS
     _same(full, resume(loaded, cls(cls.Config.parse(case.config)), data))
 
 

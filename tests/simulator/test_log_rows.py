@@ -10,6 +10,7 @@ from conftest import random_walk
 from simulator import engine as E
 from simulator import state as S
 from simulator.nb.loop import needs_growth_nb
+from simulator.nb.signal_bars import signal_bars_nb
 from strategies import SmaCross
 
 
@@ -27,11 +28,14 @@ def test_an_sma_run_never_grows_its_presized_logs(eth_btc: pd.DataFrame) -> None
 
 
 def test_a_code_on_every_bar_does_not_size_a_log_per_bar() -> None:
-    dense = np.ones((2_000_000, 1), dtype=np.int64)
+    dense = signal_bars_nb(np.ones((2_000_000, 1), dtype=np.int64))
     assert E._log_rows(1024, dense) == E.MAX_PRESIZED_ROWS
-    assert E._log_rows(1024, np.zeros((500, 1), dtype=np.int64)) == 1024
+    assert E._log_rows(1024, signal_bars_nb(np.zeros((500, 1), dtype=np.int64))) == 1024
     assert E._log_rows(1024, None) == 1024
     assert E._log_rows(500_000, dense) == 500_000  # an explicit capacity still wins
+    some = np.zeros((10_000, 1), dtype=np.int64)
+    some[::10] = 1
+    assert E._log_rows(16, signal_bars_nb(some)) == 1_000 + 250 + 256
 
 
 @pytest.mark.parametrize("max_actions", [8, 256, 5_000])

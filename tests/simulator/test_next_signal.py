@@ -15,7 +15,8 @@ from simulator import backtest
 from simulator import state as S
 from simulator.config import SimConfig
 from simulator.engine import instrument_table, sim_params
-from simulator.nb.loop import first_signal_nb, next_signal_nb
+from simulator.nb.loop import next_signal_nb
+from simulator.nb.signal_bars import CHUNK, signal_bars_nb
 from strategies import SmaCross
 from tradetower.domain.instrument import Instrument
 from tradetower.risk import RiskConfig
@@ -32,11 +33,11 @@ def _state(signals: np.ndarray) -> S.SimState:
     return S.allocate(ohlcv, times, inst, sim_params(SimConfig(), False), signals=signals)
 
 
-def _memo_holds(state: S.SimState, codes: np.ndarray) -> bool:
-    lo, hi = int(state.counters[S.C_SIG_FROM]), int(state.counters[S.C_SIG_NEXT])
-    if lo > hi:
-        return True  # empty
-    return not codes[lo:hi].any() and (hi == codes.shape[0] or codes[hi] != 0)
+def _cursor_at(state: S.SimState, t: int) -> bool:
+    """The cursor names the first signal bar at or after t (or the end)."""
+    bars = state.sig_bars
+    cur = int(state.counters[S.C_SIG_CURSOR])
+    return 0 <= cur < bars.shape[0] and bars[cur] >= t and (cur == 0 or bars[cur - 1] < t)
 
 
 @settings(max_examples=150, deadline=None)
@@ -52,50 +53,63 @@ def test_the_jump_stops_at_the_first_signal_from_any_bar_asked(
     rng = np.random.default_rng(seed)
     codes = np.where(rng.random(n) < density, rng.choice([-1, 1, 7], n), 0).astype(np.int64)
     state = _state(codes[:, None])
-    assert _memo_holds(state, codes)
-    # Asked in any order, repeated, past the end: the memo never answers for bars it has not
-    # seen, and a bar holding a signal is its own answer.
+    assert state.counters[S.C_SIG_CURSOR] == 0
+    # Asked in any order, repeated, past the end: the cursor moves either way, and a bar
+    # holding a signal is its own answer.
     for t, last in asks:
         t = min(t, n)
         last = min(last, n - 1)
         first = next((b for b in range(t, n) if codes[b] != 0), n)
         expected = t if t >= last else min(first, last)
         assert next_signal_nb(state, t, last) == expected
-        assert _memo_holds(state, codes)
+        if t < last:
+            assert _cursor_at(state, t)
 
 
-def test_a_walk_in_order_reads_each_signal_once_and_looks_one_signal_ahead() -> None:
+def test_a_walk_in_order_moves_the_cursor_one_signal_a_jump() -> None:
     codes = np.zeros(100, dtype=np.int64)
     codes[[10, 40, 41, 90]] = 1
     state = _state(codes[:, None])
+    assert list(state.sig_bars) == [10, 40, 41, 90, 100]
     assert next_signal_nb(state, 0, 99) == 10
-    # The signal after 10 is already known (its rows were prefetched).
-    assert (state.counters[S.C_SIG_FROM], state.counters[S.C_SIG_NEXT]) == (11, 40)
+    assert state.counters[S.C_SIG_CURSOR] == 0
     assert next_signal_nb(state, 10, 99) == 10  # the loop asks again at the bar it stopped at
     assert next_signal_nb(state, 12, 99) == 40
-    assert (state.counters[S.C_SIG_FROM], state.counters[S.C_SIG_NEXT]) == (41, 41)
+    assert state.counters[S.C_SIG_CURSOR] == 1
     assert next_signal_nb(state, 41, 99) == 41
     assert next_signal_nb(state, 42, 99) == 90
     assert next_signal_nb(state, 91, 99) == 99  # none left: the last bar the walk may reach
-    assert (state.counters[S.C_SIG_FROM], state.counters[S.C_SIG_NEXT]) == (91, 100)
+    assert state.counters[S.C_SIG_CURSOR] == 4
     assert next_signal_nb(state, 50, 60) == 60  # a limit before the signal
+    assert next_signal_nb(state, 11, 99) == 40  # and back
+    assert state.counters[S.C_SIG_CURSOR] == 1
 
 
-@pytest.mark.parametrize("gap", [0, 1, 7, 8, 9, 15, 16, 17, 23, 24, 40, 63, 64, 65])
-def test_first_signal_finds_a_signal_at_any_place_in_a_chunk(gap: int) -> None:
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 100_000),
+    n=st.integers(0, 5 * CHUNK + 3),
+    k=st.sampled_from([1, 3]),
+    density=st.floats(0.0, 0.6),
+)
+def test_signal_bars_are_the_bars_holding_any_code_then_the_end(
+    seed: int, n: int, k: int, density: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    codes = np.where(rng.random((n, k)) < density, rng.choice([-2, -1, 1, 9], (n, k)), 0)
+    expected = [*np.flatnonzero(codes.any(axis=1)), n]
+    assert list(signal_bars_nb(codes.astype(np.int64))) == expected
+
+
+@pytest.mark.parametrize("gap", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK - 1, 3 * CHUNK])
+def test_signal_bars_find_a_code_at_any_place_in_a_chunk(gap: int) -> None:
     codes = np.zeros((200, 1), dtype=np.int64)
-    for start in range(0, 40):
+    for start in range(0, 2 * CHUNK):
         codes[:] = 0
-        if start + gap < 200:
-            codes[start + gap, 0] = -3
-        expected = start + gap if start + gap < 200 else 200
-        assert first_signal_nb(codes, start) == expected
-    assert first_signal_nb(np.zeros((200, 1), dtype=np.int64), 150) == 200
-
-
-def test_first_signal_from_each_bar() -> None:
-    codes = np.array([[0], [0], [3], [0], [-1]], dtype=np.int64)
-    assert [first_signal_nb(codes, t) for t in range(6)] == [2, 2, 2, 4, 4, 5]
+        codes[start, 0] = 5
+        codes[start + gap, 0] = -3
+        assert list(signal_bars_nb(codes)) == [*sorted({start, start + gap}), 200]
+    assert list(signal_bars_nb(np.zeros((200, 1), dtype=np.int64))) == [200]
 
 
 # A drawdown limit no run here reaches: the risk monitor then watches every bar's equity, so the
