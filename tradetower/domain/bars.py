@@ -143,7 +143,11 @@ def _validated(frame: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray, np.nd
         columns.append(np.ascontiguousarray(column))
     ticks = np.ascontiguousarray(index.asi8)  # its own unit: order and equality need no other
     o, h, lo, c, v = columns
-    values, closes, first = _gathered_and_checked_nb(o, h, lo, c, v, ticks)
+    # Allocated by numpy, not inside numba: numpy asks the kernel for huge pages for arrays of
+    # 4 MB and more, and the event loop then reads its bar rows without a TLB miss per event.
+    values = np.empty((c.shape[0], 5))
+    closes = np.empty(c.shape[0])
+    first = _gathered_and_checked_nb(o, h, lo, c, v, ticks, values, closes)
     for j, col in enumerate(OHLCV):
         if first[j] >= 0:
             r = int(first[j])
@@ -185,16 +189,16 @@ def _gathered_and_checked_nb(
     closes: np.ndarray,
     volumes: np.ndarray,
     ticks: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The five columns as rows of one [n, 5] array, a copy of the closes (the caller's
-    column may be a view of its frame), and the first row failing each check (-1 where none
-    does), in one pass: a non-finite value in each of the five columns; a
+    values: np.ndarray,
+    closes_out: np.ndarray,
+) -> np.ndarray:
+    """The five columns into the rows of ``values`` [n, 5], the closes into ``closes_out``
+    (the caller's column may be a view of its frame), and the first row failing each check
+    (-1 where none does), in one pass: a non-finite value in each of the five columns; a
     timestamp not after the one before; then, in order, high < low, open above high, open
     below low, close above high, close below low, negative volume. The caller reports the
     first check that failed, at its first row."""
     n = opens.shape[0]
-    values = np.empty((n, 5))
-    closes_out = np.empty(n)
     first = np.full(_STEP_CHECK + 1 + 6, -1, dtype=np.int64)
     for t in range(n):
         o = opens[t]
@@ -214,7 +218,7 @@ def _gathered_and_checked_nb(
         for k in range(6):
             if bad[k] and first[_STEP_CHECK + 1 + k] < 0:
                 first[_STEP_CHECK + 1 + k] = t
-    return values, closes_out, first
+    return first
 
 
 def _show(value: object) -> str:
