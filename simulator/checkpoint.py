@@ -38,6 +38,15 @@ from tradetower.strategy import KernelStrategy, Strategy
 # Venue-state fields rebuilt from the data on resume (everything else is saved).
 _INPUTS = ("ohlcv", "time_ms", "funding", "signals", "sig_bars", "lows", "highs")
 FORMAT = "tradetower-checkpoint/1"
+# Each log and the counter of the rows it uses.
+_LOG_COUNTERS = (
+    ("orders", S.C_N_ORDERS),
+    ("active", S.C_N_ACTIVE),
+    ("fills", S.C_N_FILLS),
+    ("trig", S.C_N_TRIG),
+    ("trig_live", S.C_N_ACTIVE_TRIG),
+    ("timers", S.C_N_TIMERS),
+)
 
 
 @dataclass
@@ -291,6 +300,10 @@ def _capture(
     venue = {
         name: np.array(getattr(st, name)) for name in S.SimState._fields if name not in _INPUTS
     }
+    # Rows past a log's counter were never written (simulator.nb.alloc.reset_nb): whatever
+    # memory held before. A checkpoint keeps zeros there, not that.
+    for log, counter in _LOG_COUNTERS:
+        venue[log][int(venue["counters"][counter]) :] = 0
     elapsed = run.elapsed_ms + (time.perf_counter() - run.started) * 1e3
     return Checkpoint(
         bar=bar,

@@ -101,18 +101,18 @@ def reset_nb(st: S.SimState) -> None:
     :func:`allocate_nb` ends here, so a state reset for the next run of a sweep equals a
     freshly allocated one (its logs may be longer, which no run can observe). Sweeps reuse one
     state per thread: allocating per run costs page faults wherever the allocator hands big
-    blocks back to the system (Dask workers set ``MALLOC_TRIM_THRESHOLD_``, which does)."""
+    blocks back to the system (Dask workers set ``MALLOC_TRIM_THRESHOLD_``, which does).
+
+    The logs (orders, fills, triggers, timers and the two id lists) are not cleared: a row is
+    written whole when it is appended (an order's and a trigger's row is zeroed first) and
+    nothing reads a row at or past its log's counter (``tests/simulator/test_log_rows.py``
+    fills them with garbage first). Clearing them cost a year-of-minutes SMA run 0.2 ms for
+    the 18,000 rows its logs start with, most of which it never reaches."""
     st.account[:] = 0.0
     st.account[S.AC_CASH] = st.params[S.P_CASH0]
     st.pos[:] = 0.0
     st.pos[:, S.PS_LIQ] = np.nan
     st.pos[:, S.PS_MARK] = np.nan
-    st.orders[:] = 0.0
-    st.active[:] = 0
-    st.fills[:] = 0.0
-    st.trig[:] = 0.0
-    st.trig_live[:] = 0
-    st.timers[:] = 0
     st.pending[:] = 0.0
     st.bounds[:, 0] = -np.inf
     st.bounds[:, 1] = np.inf
