@@ -331,7 +331,9 @@ def build_result(
     orders = orders_frame(st, symbols, index)
     fills = fills_frame(st, symbols, index)
     log = fill_log(st)
-    pos, equity, gross, in_position = positions_and_equity(st, cfg.cash, initial_pos, log)
+    pos, equity, gross, in_position = positions_and_equity(
+        st, cfg.cash, initial_pos, log, market.closes
+    )
     last = [market.last_close(i) for i in range(len(symbols))]
     marks = {s: np.nan if c is None else c for s, c in zip(symbols, last, strict=True)}
     trades = trades_of_log(log, symbols, index, marks, len(index) - 1)

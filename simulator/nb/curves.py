@@ -24,9 +24,11 @@ def positions_equity_nb(
     initial_pos: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(positions [n, k], equity [n], gross exposure [n], in a position [n] (bool), closes
-    carried forward [n, k]). With ``GROSS_IN_PASS`` instruments or more the gross exposure is
-    left to the caller (numpy sums long rows pairwise) and the closes are returned for it;
-    otherwise the closes come back empty ([0, k])."""
+    carried forward [n, k]). One instrument has its own pass (:func:`one_instrument_nb`,
+    which ``simulator.result.positions_and_equity`` calls); this one is right for it too.
+    With ``GROSS_IN_PASS`` instruments or more the gross exposure is left to the caller
+    (numpy sums long rows pairwise) and the closes are returned for it; otherwise the closes
+    come back empty ([0, k])."""
     n = ohlcv.shape[0]
     k = ohlcv.shape[1]
     gross_here = k < GROSS_IN_PASS
@@ -39,11 +41,6 @@ def positions_equity_nb(
     bar_pos = np.zeros(k)
     last = np.full(k, np.nan)
     has_flow = cflow.shape[0] == n
-    if k == 1:  # the common case, with the running figures in registers
-        _one_instrument(fills, n_fills, cflow, ohlcv, cash0, initial_pos[0], pos, equity, gross)
-        for t in range(n):
-            in_pos[t] = abs(pos[t, 0]) > 0
-        return pos, equity, gross, in_pos, closes
     total = 0.0
     j = 0
     for t in range(n):
@@ -81,18 +78,22 @@ def positions_equity_nb(
 
 
 @njit(cache=True)
-def _one_instrument(
+def one_instrument_nb(
     fills: np.ndarray,
     n_fills: int,
     cflow: np.ndarray,
-    ohlcv: np.ndarray,
+    closes: np.ndarray,
     cash0: float,
     start: float,
     pos: np.ndarray,
     equity: np.ndarray,
     gross: np.ndarray,
+    in_pos: np.ndarray,
 ) -> None:
-    n = ohlcv.shape[0]
+    """:func:`positions_equity_nb` for one instrument, into the arrays given, with the running
+    figures in registers. ``closes``: contiguous (``MarketData.closes[0]``) reads a fifth of
+    the memory that the column of the bar rows does."""
+    n = closes.shape[0]
     has_flow = cflow.shape[0] == n
     total = 0.0
     running = 0.0
@@ -110,13 +111,14 @@ def _one_instrument(
         running += bar_pos + start if t == 0 else bar_pos
         p = 0.0 if abs(running) < 1e-12 else running
         pos[t, 0] = p
-        c = ohlcv[t, 0, 3]
+        c = closes[t]
         if c == c:
             last = c
         close = last if last == last else 0.0
         held = 0.0 + p * close  # as the general pass sums it
         equity[t] = (cash0 + total) + held
         gross[t] = abs(held)
+        in_pos[t] = abs(p) > 0
 
 
 @njit(cache=True)

@@ -78,3 +78,8 @@ def test_the_pass_equals_the_numpy_formulation(
     got = positions_and_equity(state, 1_000.0, start)  # type: ignore[arg-type]
     for a, b in zip(got, expected, strict=True):
         np.testing.assert_array_equal(a, b)
+    # With the market's contiguous closes (what the engine passes): the same floats.
+    rows = np.ascontiguousarray(ohlcv[:, :, 3].T)
+    got = positions_and_equity(state, 1_000.0, start, closes=rows)  # type: ignore[arg-type]
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
