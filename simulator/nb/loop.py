@@ -231,7 +231,8 @@ def skip_quiet_nb(st: S.SimState, t: int) -> int:
     signals = st.signals.shape[0] > 0 and c[S.C_STARTED] != 0
     funding = st.funding.shape[0] > 0
     # One instrument without the float32 streams (MarketData.streams), or with signals: its
-    # rows are walked with its bar times, the timer tested as the walk goes.
+    # rows are walked with its bar times, the timer tested as the walk goes; or, when only a
+    # signal can wake the run (no timer, nothing resting), it jumps to the next signal bar.
     rows = signals or st.lows.shape[0] < limit
     if k == 1 and not funding and rows:
         lo = st.bounds[0, 0]

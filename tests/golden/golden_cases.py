@@ -53,7 +53,8 @@ class Case:
     leverage: float = 0.0  # 0: the spot instrument
     settings: dict[str, Any] = field(default_factory=dict)
 
-    def run(self) -> BacktestResult:
+    def run(self, **overrides: Any) -> BacktestResult:
+        """The case's backtest; ``overrides`` replace its settings (``mode="python"``)."""
         bars = pd.read_parquet(DATA / self.data)
         inst = perp(self.leverage) if self.leverage else spot()
         cls = strategy_class(self.strategy)
@@ -61,7 +62,7 @@ class Case:
             cls(cls.Config.parse(self.config)),
             {inst.symbol: bars},
             instrument={inst.symbol: inst},
-            **self.settings,
+            **{**self.settings, **overrides},
         )
 
 

@@ -15,7 +15,6 @@ from conftest import random_walk
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "golden"))
 from golden_cases import CASES, DATA, perp, spot
 
-from simulator import backtest
 from simulator import engine as E
 from simulator import state as S
 from simulator.checkpoint import Checkpoint, backtest_until
@@ -88,13 +87,7 @@ def _poisoned(allocate: Callable[..., S.SimState]) -> Callable[..., S.SimState]:
 
 
 def _run(name: str, mode: str) -> Any:
-    case = next(c for c in CASES if c.name == name)
-    bars = pd.read_parquet(DATA / case.data)
-    inst = perp(case.leverage) if case.leverage else spot()
-    cls = strategy_class(case.strategy)
-    settings = {**case.settings, "mode": mode}
-    strategy = cls(cls.Config.parse(case.config))
-    return backtest(strategy, {inst.symbol: bars}, instrument={inst.symbol: inst}, **settings)
+    return next(c for c in CASES if c.name == name).run(mode=mode)
 
 
 @pytest.mark.parametrize("mode", ["compiled", "python"])
