@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -37,7 +38,10 @@ class SimContext:
     """
 
     def __init__(self, driver: Driver) -> None:
-        self._d = driver
+        # A weak reference: the driver owns its context, and a cycle between the two would keep
+        # the whole venue state (the bars, the logs: tens of MB for a year of minutes) alive
+        # after the run until the cyclic garbage collector next gets round to it.
+        self._d: Driver = weakref.proxy(driver)
         self.symbols = driver.symbols
 
     # --- helpers ---

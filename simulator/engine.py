@@ -18,14 +18,13 @@ from simulator.metrics import PERIODS_PER_YEAR, compute_metrics
 from simulator.nb.signal_bars import signal_bars_nb
 from simulator.result import (
     BacktestResult,
+    RunLogs,
     fill_log,
-    fills_frame,
-    orders_frame,
     positions_and_equity,
     risk_events_frame,
     risk_metrics,
 )
-from simulator.trades import trades_of_log
+from simulator.trades import trade_rows_of_log
 from tradetower.domain.bars import MarketData
 from tradetower.domain.instrument import AssetClass, Instrument, _decimals
 from tradetower.errors import ConfigError
@@ -326,17 +325,19 @@ def build_result(
     elapsed_ms: float,
     initial_pos: np.ndarray | None = None,
 ) -> BacktestResult:
+    """The result of a finished run: the equity curve and the metrics now, from the logs and
+    the trade rows; the orders, fills, trades and positions frames when first read."""
     symbols = market.symbols
     index = market.index
-    orders = orders_frame(st, symbols, index)
-    fills = fills_frame(st, symbols, index)
+    order_log = st.orders[: int(st.counters[S.C_N_ORDERS])]
+    written = st.fills[: int(st.counters[S.C_N_FILLS])]
     log = fill_log(st)
     pos, equity, gross, in_position = positions_and_equity(
         st, cfg.cash, initial_pos, log, market.closes
     )
     last = [market.last_close(i) for i in range(len(symbols))]
     marks = {s: np.nan if c is None else c for s, c in zip(symbols, last, strict=True)}
-    trades = trades_of_log(log, symbols, index, marks, len(index) - 1)
+    trades = trade_rows_of_log(log, symbols, index, marks, len(index) - 1)
     equity_s = pd.Series(equity, index=index, name="equity", copy=False)  # ours alone
     first = instruments[symbols[0]]
     ppy = cfg.periods_per_year or (
@@ -352,15 +353,15 @@ def build_result(
         fees_paid=float(st.account[S.AC_FEES]),
         periods_per_year=ppy,
         risk_free=cfg.risk_free,
-        n_orders=len(orders),
-        n_fills=len(fills),
+        n_orders=len(order_log),
+        n_fills=len(written),
         first_open=first_open,
         last_close=marks[symbols[0]],
         gross_exposure=gross,
     )
     metrics["funding_paid"] = float(-st.account[S.AC_FUNDING])
     metrics["slippage_cost"] = float(st.account[S.AC_SLIPPAGE])
-    metrics["n_liquidations"] = int(fills["liquidation"].sum())
+    metrics["n_liquidations"] = int(np.count_nonzero(written[:, S.F_LIQUIDATION] > 0))
     metrics["elapsed_ms"] = round(elapsed_ms, 3)
     for key, value in json_safe(strategy.metrics()).items():
         # A strategy's own figures never replace the engine's (they keep a bot_ prefix).
@@ -371,13 +372,8 @@ def build_result(
         params=params,
         symbols=symbols,
         metrics=metrics,
-        orders=orders,
-        fills=fills,
-        trades=trades,
         equity=equity_s,
-        positions=pd.DataFrame(
-            pos, index=index, columns=[f"position_{s}" for s in symbols], copy=False
-        ),
+        logs=RunLogs(order_log, written, trades, pos, symbols, index),
         config={
             **cfg.model_dump(),
             "instruments": {s: i.model_dump(mode="json") for s, i in instruments.items()},

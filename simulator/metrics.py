@@ -35,6 +35,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from simulator.trades import TradeRows
 from tradetower.domain.epoch import NS_PER_UNIT
 
 __all__ = [
@@ -196,8 +197,11 @@ def _max_streak(mask: np.ndarray) -> int:
     return int(np.diff(falses).max()) - 1
 
 
-def trade_stats(trades: pd.DataFrame) -> dict[str, MetricValue]:
-    """Trade metrics over the closed trades of a ``fills_to_trades`` frame."""
+def trade_stats(trades: pd.DataFrame | TradeRows) -> dict[str, MetricValue]:
+    """Trade metrics over the closed trades of a ``fills_to_trades`` frame, or of the rows it
+    is built from (a backtest reads these, so no frame is built for its metrics)."""
+    if isinstance(trades, TradeRows):
+        return _rows_stats(trades)
     n_rows = len(trades)
     if n_rows and "is_open" in trades.columns:
         open_mask = trades["is_open"].to_numpy(dtype=bool)
@@ -207,6 +211,28 @@ def trade_stats(trades: pd.DataFrame) -> dict[str, MetricValue]:
     if len(closed) and "exit_time" in closed.columns:
         closed = closed.sort_values("exit_time", kind="stable")
     pnl = closed["pnl"].to_numpy(dtype=np.float64) if len(closed) else np.zeros(0)
+    durations = None
+    if len(pnl) and "duration" in closed.columns:
+        durations = pd.to_timedelta(closed["duration"]).dt.total_seconds().to_numpy()
+    return _trade_figures(pnl, int(open_mask.sum()), durations)
+
+
+def _rows_stats(rows: TradeRows) -> dict[str, MetricValue]:
+    """:func:`trade_stats` of ``rows.frame()``, from the arrays."""
+    closed = ~np.asarray(rows.is_open, dtype=bool)
+    exit_ns = np.asarray(rows.exit_time, dtype=np.int64)[closed]
+    order = np.argsort(exit_ns, kind="stable")  # closed rows are in exit order: kept as is
+    pnl = rows.net_pnl()[closed][order]
+    span = exit_ns - np.asarray(rows.entry_time, dtype=np.int64)[closed]
+    durations = span[order] / 10**9  # what Timedelta.total_seconds gives for nanoseconds
+    return _trade_figures(pnl, int((~closed).sum()), durations if len(pnl) else None)
+
+
+def _trade_figures(
+    pnl: np.ndarray, n_open: int, durations: np.ndarray | None
+) -> dict[str, MetricValue]:
+    """The trade metrics of closed trades' net PnL in exit order, and their durations in
+    seconds (NaN where unknown; None without the column)."""
     n = len(pnl)
     wins = pnl[pnl > 0]
     losses = pnl[pnl < 0]
@@ -217,12 +243,11 @@ def trade_stats(trades: pd.DataFrame) -> dict[str, MetricValue]:
     elif len(wins):
         infinite = True
     avg_duration: float | None = None
-    if n and "duration" in closed.columns:
-        durations = pd.to_timedelta(closed["duration"]).dt.total_seconds().to_numpy()
+    if n and durations is not None:
         avg_duration = _f(np.nanmean(durations)) if np.isfinite(durations).any() else None
     return {
         "n_trades": n,
-        "n_open_trades": int(open_mask.sum()),
+        "n_open_trades": n_open,
         "win_rate_pct": len(wins) / n * 100.0 if n else None,
         "profit_factor": _f(profit_factor),
         "profit_factor_infinite": infinite,
@@ -239,7 +264,7 @@ def trade_stats(trades: pd.DataFrame) -> dict[str, MetricValue]:
 
 def compute_metrics(
     equity: pd.Series,
-    trades: pd.DataFrame,
+    trades: pd.DataFrame | TradeRows,
     *,
     in_position: np.ndarray | pd.Series,
     fees_paid: float,
@@ -254,7 +279,8 @@ def compute_metrics(
     """All summary metrics of one backtest as a JSON-ready dict (see the module docstring).
 
     ``equity`` is the equity at each bar close indexed by UTC timestamps; ``trades`` comes from
-    ``simulator.trades.fills_to_trades``; ``in_position`` is a bool per bar; ``gross_exposure``
+    ``simulator.trades.fills_to_trades`` (or is the :class:`~simulator.trades.TradeRows` such a
+    frame is built from); ``in_position`` is a bool per bar; ``gross_exposure``
     (optional) the gross position value per bar, aligned with ``equity``.
     """
     if len(equity) == 0:

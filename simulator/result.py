@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
 
 from simulator import state as S
 from simulator.columns import str_column
+from simulator.trades import TradeRows
 from tradetower import kernel_abi as K
 from tradetower.bots import codes as C
 from tradetower.risk import REJECT_RULES, RULE_NAMES
@@ -80,9 +81,9 @@ def flags(mask: np.ndarray, no: str, yes: str) -> np.ndarray | pd.Series:
     return str_column(np.asarray(mask, dtype=np.int64), (no, yes))
 
 
-def orders_frame(st: S.SimState, symbols: tuple[str, ...], index: pd.DatetimeIndex) -> pd.DataFrame:
-    n = int(st.counters[S.C_N_ORDERS])
-    o = st.orders[:n]
+def orders_frame(o: np.ndarray, symbols: tuple[str, ...], index: pd.DatetimeIndex) -> pd.DataFrame:
+    """The orders frame of an order log's rows (``SimState.orders[:n]``)."""
+    n = len(o)
     placed = np.clip(o[:, S.O_PLACED_BAR].astype(np.int64), 0, len(index) - 1)
     inst = o[:, S.O_INST].astype(np.int64)
     return pd.DataFrame(
@@ -108,9 +109,9 @@ def orders_frame(st: S.SimState, symbols: tuple[str, ...], index: pd.DatetimeInd
     )
 
 
-def fills_frame(st: S.SimState, symbols: tuple[str, ...], index: pd.DatetimeIndex) -> pd.DataFrame:
-    n = int(st.counters[S.C_N_FILLS])
-    f = st.fills[:n]
+def fills_frame(f: np.ndarray, symbols: tuple[str, ...], index: pd.DatetimeIndex) -> pd.DataFrame:
+    """The fills frame of a fill log's rows as written (``SimState.fills[:n]``)."""
+    n = len(f)
     bars = f[:, S.F_BAR].astype(np.int64)
     return pd.DataFrame(
         {
@@ -182,23 +183,104 @@ def positions_and_equity(
     return pos, equity, gross, in_pos
 
 
-@dataclass
-class BacktestResult:
-    """Everything a run produced. Frames are plain pandas objects."""
+@dataclass(frozen=True)
+class RunLogs:
+    """What a finished run's frames are built from: its logs (views; nothing else of the venue
+    state is kept) and the trade rows its metrics were read from."""
 
-    strategy: str
-    params: dict[str, Any]
+    orders: np.ndarray
+    fills: np.ndarray
+    trades: TradeRows
+    positions: np.ndarray
     symbols: tuple[str, ...]
-    metrics: dict[str, Any]
-    orders: pd.DataFrame
-    fills: pd.DataFrame
-    trades: pd.DataFrame
-    equity: pd.Series
-    positions: pd.DataFrame
-    config: dict[str, Any] = field(default_factory=dict)
-    risk_events: pd.DataFrame = field(default_factory=lambda: empty_risk_events())
-    """What the risk rules did (refused orders, commands sent), in time order; empty when
-    the run had no risk rules."""
+    index: pd.DatetimeIndex
+
+    def build(self, name: str) -> pd.DataFrame:
+        if name == "orders":
+            return orders_frame(self.orders, self.symbols, self.index)
+        if name == "fills":
+            return fills_frame(self.fills, self.symbols, self.index)
+        if name == "trades":
+            return self.trades.frame()
+        if name == "positions":
+            columns = [f"position_{s}" for s in self.symbols]
+            return pd.DataFrame(self.positions, index=self.index, columns=columns, copy=False)
+        raise KeyError(name)
+
+
+class _Frame:
+    """A result frame given to the constructor, or else built from the run's logs on first
+    read and kept: a run read only for its metrics (a notebook loop, the benchmark) builds
+    no frame, and every frame is the same object on every read."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _Frame: ...
+    @overload
+    def __get__(self, obj: BacktestResult, owner: type | None = None) -> pd.DataFrame: ...
+    def __get__(
+        self, obj: BacktestResult | None, owner: type | None = None
+    ) -> pd.DataFrame | _Frame:
+        if obj is None:
+            return self
+        frame: pd.DataFrame | None = obj.__dict__.get(self.name)
+        if frame is None:
+            if obj.logs is None:
+                raise AttributeError(f"this result has no {self.name} frame and no logs")
+            frame = obj.logs.build(self.name)
+            obj.__dict__[self.name] = frame
+        return frame
+
+    def __set__(self, obj: BacktestResult, frame: pd.DataFrame) -> None:
+        obj.__dict__[self.name] = frame
+
+
+class BacktestResult:
+    """Everything a run produced. Frames are plain pandas objects; a backtest's are built
+    from its logs when first read (``logs``), or given as they are (a result read back)."""
+
+    orders = _Frame()
+    fills = _Frame()
+    trades = _Frame()
+    positions = _Frame()
+
+    def __init__(
+        self,
+        strategy: str,
+        params: dict[str, Any],
+        symbols: tuple[str, ...],
+        metrics: dict[str, Any],
+        *,
+        equity: pd.Series,
+        orders: pd.DataFrame | None = None,
+        fills: pd.DataFrame | None = None,
+        trades: pd.DataFrame | None = None,
+        positions: pd.DataFrame | None = None,
+        config: dict[str, Any] | None = None,
+        risk_events: pd.DataFrame | None = None,
+        logs: RunLogs | None = None,
+    ) -> None:
+        self.strategy = strategy
+        self.params = params
+        self.symbols = symbols
+        self.metrics = metrics
+        self.equity = equity
+        self.config: dict[str, Any] = {} if config is None else config
+        self.risk_events: pd.DataFrame = empty_risk_events() if risk_events is None else risk_events
+        """What the risk rules did (refused orders, commands sent), in time order; empty when
+        the run had no risk rules."""
+        self.logs = logs
+        given = {"orders": orders, "fills": fills, "trades": trades, "positions": positions}
+        for name, frame in given.items():
+            if frame is not None:
+                self.__dict__[name] = frame
+            elif logs is None:
+                raise TypeError(f"BacktestResult needs {name}= or logs=")
+
+    def __repr__(self) -> str:
+        return f"BacktestResult({self.strategy!r} on {', '.join(self.symbols)})"
 
     def to_json(self) -> str:
         return json.dumps(

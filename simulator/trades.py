@@ -30,7 +30,7 @@ from simulator import state as S
 from simulator.columns import str_column
 from tradetower.domain.epoch import NS_PER_UNIT
 
-__all__ = ["FILL_COLUMNS", "TRADE_COLUMNS", "fills_to_trades"]
+__all__ = ["FILL_COLUMNS", "TRADE_COLUMNS", "TradeRows", "fills_to_trades", "trade_rows_of_log"]
 
 FILL_COLUMNS: tuple[str, ...] = ("timestamp", "bar", "instrument", "side", "qty", "price", "fee")
 
@@ -61,8 +61,10 @@ _NAT_NS = np.iinfo(np.int64).min  # the int64 value of NaT
 
 
 @dataclass(slots=True)
-class _Rows:
-    """The trade rows as columns (lists or arrays)."""
+class TradeRows:
+    """The trade rows as arrays, before any pandas: what the metrics read, and what the trades
+    frame is built from (:meth:`frame`). Times are int64 UTC nanoseconds (NaT's value where an
+    open lot has no mark time)."""
 
     inst: np.ndarray  # codes into ``symbols``
     symbols: list[str]
@@ -77,6 +79,14 @@ class _Rows:
     entry_fees: np.ndarray
     exit_fees: np.ndarray
     is_open: np.ndarray
+
+    def frame(self) -> pd.DataFrame:
+        """The trades frame, with the columns of ``TRADE_COLUMNS``."""
+        return _frame(self)
+
+    def net_pnl(self) -> np.ndarray:
+        """Each row's ``pnl`` column: gross PnL less both pro-rated fees."""
+        return _pnl(self)[1]
 
 
 def _utc_ns(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
@@ -135,7 +145,7 @@ def fills_to_trades(
         mark_prices,
         mark_time,
         mark_bar,
-    )
+    ).frame()
 
 
 def trades_of_log(
@@ -149,6 +159,17 @@ def trades_of_log(
     ``simulator.result.fill_log``), read straight from the log instead of a fills frame: the
     frame's columns are then neither selected, checked, sorted nor converted again. Bar order
     is time order, so the frame's stable sort by timestamp would keep this order too."""
+    return trade_rows_of_log(log, symbols, index, mark_prices, mark_bar).frame()
+
+
+def trade_rows_of_log(
+    log: np.ndarray,
+    symbols: tuple[str, ...],
+    index: pd.DatetimeIndex,
+    mark_prices: Mapping[str, float] | None = None,
+    mark_bar: int | None = None,
+) -> TradeRows:
+    """The rows of :func:`trades_of_log`, as arrays (no frame built)."""
     bars = log[:, S.F_BAR].astype(np.int64)
     ticks = np.asarray(index.asi8, dtype=np.int64)
     times = ticks[bars] * NS_PER_UNIT[index.unit] if len(index) else ticks[:0]
@@ -177,7 +198,7 @@ def _matched(
     mark_prices: Mapping[str, float] | None,
     mark_time: pd.Timestamp | None,
     mark_bar: int | None,
-) -> pd.DataFrame:
+) -> TradeRows:
     """FIFO matching of fills already in time order, one array per column."""
     from simulator.nb.fifo import fifo_match_nb
 
@@ -214,7 +235,7 @@ def _matched(
         exit_bar = np.where(is_open, -1 if mark_bar is None else int(mark_bar), exit_bar)
         exit_px = np.where(is_open, marks[inst], exit_px)
         exit_fee = np.where(is_open, 0.0, exit_fee)
-    rows = _Rows(
+    return TradeRows(
         inst=inst,
         symbols=list(names),
         long=lot_dir[lot] > 0,
@@ -229,18 +250,22 @@ def _matched(
         exit_fees=exit_fee,
         is_open=is_open,
     )
-    return _frame(rows)
 
 
-def _frame(rows: _Rows) -> pd.DataFrame:
+def _pnl(rows: TradeRows) -> tuple[np.ndarray, np.ndarray]:
+    """(gross PnL, net PnL) of every row."""
     direction = np.where(rows.long, 1.0, -1.0)
+    gross = direction * (rows.exit_price - rows.entry_price) * rows.qty
+    return gross, gross - rows.entry_fees - rows.exit_fees
+
+
+def _frame(rows: TradeRows) -> pd.DataFrame:
     qty = np.asarray(rows.qty, dtype=np.float64)
     entry_price = np.asarray(rows.entry_price, dtype=np.float64)
     exit_price = np.asarray(rows.exit_price, dtype=np.float64)
     entry_fees = np.asarray(rows.entry_fees, dtype=np.float64)
     exit_fees = np.asarray(rows.exit_fees, dtype=np.float64)
-    gross = direction * (exit_price - entry_price) * qty
-    net = gross - entry_fees - exit_fees
+    gross, net = _pnl(rows)
     notional = entry_price * qty
     with np.errstate(divide="ignore", invalid="ignore"):
         ret = np.where(notional != 0, net / notional * 100.0, np.nan)
