@@ -327,7 +327,9 @@ def compute_metrics(
     return_pct = total_return / e0 * 100.0 if e0 != 0 else None
 
     in_pos = np.asarray(in_position, dtype=bool)
-    exposure_pct = float(in_pos.mean()) * 100.0 if len(in_pos) else None
+    # The share of bars in a position: a count over the bars, exactly the float the mean of
+    # the flags gives (its sum of ones is exact), without converting them to floats.
+    exposure_pct = np.count_nonzero(in_pos) / len(in_pos) * 100.0 if len(in_pos) else None
     avg_gross = None
     if gross_exposure is not None and len(gross_exposure):
         gross = np.ascontiguousarray(gross_exposure, dtype=np.float64)

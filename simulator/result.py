@@ -227,9 +227,12 @@ class _Frame:
             return self
         frame: pd.DataFrame | None = obj.__dict__.get(self.name)
         if frame is None:
-            if obj.logs is None:
+            if self.name == "risk_events":  # none recorded: an empty frame, built when read
+                frame = empty_risk_events()
+            elif obj.logs is None:
                 raise AttributeError(f"this result has no {self.name} frame and no logs")
-            frame = obj.logs.build(self.name)
+            else:
+                frame = obj.logs.build(self.name)
             obj.__dict__[self.name] = frame
         return frame
 
@@ -245,6 +248,9 @@ class BacktestResult:
     fills = _Frame()
     trades = _Frame()
     positions = _Frame()
+    risk_events = _Frame()
+    """What the risk rules did (refused orders, commands sent), in time order; empty when
+    the run had no risk rules."""
 
     def __init__(
         self,
@@ -268,9 +274,8 @@ class BacktestResult:
         self.metrics = metrics
         self.equity = equity
         self.config: dict[str, Any] = {} if config is None else config
-        self.risk_events: pd.DataFrame = empty_risk_events() if risk_events is None else risk_events
-        """What the risk rules did (refused orders, commands sent), in time order; empty when
-        the run had no risk rules."""
+        if risk_events is not None:
+            self.risk_events = risk_events
         self.logs = logs
         given = {"orders": orders, "fills": fills, "trades": trades, "positions": positions}
         for name, frame in given.items():

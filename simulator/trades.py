@@ -134,8 +134,15 @@ def fills_to_trades(
     """
     _validate(fills)
     ordered = fills.sort_values("timestamp", kind="stable") if len(fills) else fills
+    # Instruments numbered in order of first appearance, one pass in pandas (not per fill).
+    found, distinct = pd.factorize(ordered["instrument"].to_numpy(), use_na_sentinel=False)
+    names: dict[str, int] = {}
+    for name in distinct:
+        names.setdefault(str(name), len(names))
+    remap = np.array([names[str(name)] for name in distinct], dtype=np.int64)
     return _matched(
-        ordered["instrument"].to_numpy(),
+        remap[found] if len(found) else np.zeros(0, dtype=np.int64),
+        list(names),
         ordered["side"].to_numpy(dtype=np.int64),
         ordered["qty"].to_numpy(dtype=np.float64),
         ordered["price"].to_numpy(dtype=np.float64),
@@ -173,8 +180,12 @@ def trade_rows_of_log(
     bars = log[:, S.F_BAR].astype(np.int64)
     ticks = np.asarray(index.asi8, dtype=np.int64)
     times = ticks[bars] * NS_PER_UNIT[index.unit] if len(index) else ticks[:0]
+    # Instruments numbered in order of first appearance: hashing the log's integer codes, not
+    # the symbols' strings (a third of the time of the whole matching).
+    found, distinct = pd.factorize(log[:, S.F_INST].astype(np.int64))
     return _matched(
-        np.asarray(symbols, dtype=object)[log[:, S.F_INST].astype(np.int64)],
+        found.astype(np.int64),
+        [symbols[int(c)] for c in distinct],
         log[:, S.F_SIDE].astype(np.int64),
         np.ascontiguousarray(log[:, S.F_QTY]),
         np.ascontiguousarray(log[:, S.F_PRICE]),
@@ -188,7 +199,8 @@ def trade_rows_of_log(
 
 
 def _matched(
-    instruments: np.ndarray,
+    codes: np.ndarray,
+    symbols: list[str],
     sides: np.ndarray,
     qtys: np.ndarray,
     prices: np.ndarray,
@@ -199,16 +211,10 @@ def _matched(
     mark_time: pd.Timestamp | None,
     mark_bar: int | None,
 ) -> TradeRows:
-    """FIFO matching of fills already in time order, one array per column."""
+    """FIFO matching of fills already in time order, one array per column; ``codes`` number
+    the instruments ``symbols`` in order of first appearance."""
     from simulator.nb.fifo import fifo_match_nb
 
-    # Instruments numbered in order of first appearance, one pass in pandas (not per fill).
-    found, distinct = pd.factorize(instruments, use_na_sentinel=False)
-    names: dict[str, int] = {}
-    for name in distinct:
-        names.setdefault(str(name), len(names))
-    remap = np.array([names[str(name)] for name in distinct], dtype=np.int64)
-    codes = remap[found] if len(found) else np.zeros(0, dtype=np.int64)
     (
         lot,
         inst,
@@ -223,12 +229,12 @@ def _matched(
         lot_ns,
         lot_bar,
         n_closed,
-    ) = fifo_match_nb(codes, sides, qtys, prices, fees, times, bars, len(names))
+    ) = fifo_match_nb(codes, sides, qtys, prices, fees, times, bars, len(symbols))
     is_open = np.arange(len(q)) >= n_closed
     if is_open.any():
         open_ns = _NAT_NS if mark_time is None else int(_utc_ns(pd.DatetimeIndex([mark_time]))[0])
-        marks = np.full(len(names), np.nan)
-        for name, k in names.items():
+        marks = np.full(len(symbols), np.nan)
+        for k, name in enumerate(symbols):
             if mark_prices is not None and name in mark_prices:
                 marks[k] = float(mark_prices[name])
         exit_ns = np.where(is_open, open_ns, exit_ns)
@@ -237,7 +243,7 @@ def _matched(
         exit_fee = np.where(is_open, 0.0, exit_fee)
     return TradeRows(
         inst=inst,
-        symbols=list(names),
+        symbols=symbols,
         long=lot_dir[lot] > 0,
         qty=q,
         entry_time=lot_ns[lot],

@@ -53,6 +53,9 @@ def test_a_frame_is_built_once_and_can_be_replaced() -> None:
     r.trades = mine
     assert r.trades is mine
     assert r.orders is r.orders
+    assert "risk_events" not in r.__dict__  # no risk rules: an empty frame, built when read
+    assert r.risk_events.empty
+    assert r.risk_events is r.risk_events
 
 
 def test_a_result_pickles_with_its_frames_unbuilt_and_builds_them_after() -> None:

@@ -98,6 +98,7 @@ def _validated(frame: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray, np.nd
     closes again as their own contiguous array)."""
     df = frame.copy(deep=False)
     df.columns = [str(c).strip().lower() for c in df.columns]
+    stamps: pd.Series | None = None  # the timestamps, from a column or the index
     if "timestamp" not in df.columns:
         for alias in ("ts", "time", "date", "datetime"):
             if alias in df.columns:
@@ -105,8 +106,11 @@ def _validated(frame: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray, np.nd
                 break
         else:
             if isinstance(df.index, pd.DatetimeIndex):
-                df = df.reset_index(names="timestamp")
-    missing = [c for c in REQUIRED if c not in df.columns]
+                # A view of the index, not a frame with it moved into a column (a copy).
+                stamps = pd.Series(df.index, name="timestamp", copy=False)
+    if stamps is None and "timestamp" in df.columns:
+        stamps = df["timestamp"]
+    missing = [c for c in REQUIRED if c not in df.columns and (c != "timestamp" or stamps is None)]
     if missing:
         raise DataValidationError(
             f"missing column(s) {', '.join(missing)}; expected {', '.join(REQUIRED)}",
@@ -114,12 +118,13 @@ def _validated(frame: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray, np.nd
         )
     if len(df) == 0:
         raise DataValidationError("the file holds no bars")
+    assert stamps is not None  # else "timestamp" is missing, refused above
     try:
-        index = _to_utc(df["timestamp"])
+        index = _to_utc(stamps)
     except (ValueError, TypeError, OverflowError) as exc:
-        r = _first_unparseable(df["timestamp"])
+        r = _first_unparseable(stamps)
         if r is not None:
-            value = df["timestamp"].iloc[r]
+            value = stamps.iloc[r]
             raise DataValidationError(
                 _row_msg(r, f"timestamp cannot be parsed ({_show(value)})"),
                 row=r,
@@ -128,11 +133,9 @@ def _validated(frame: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray, np.nd
         raise DataValidationError(
             f"timestamp column cannot be parsed ({exc})", column="timestamp"
         ) from None
-    bad_ts = np.flatnonzero(pd.isna(index))
-    if bad_ts.size:
-        raise DataValidationError(
-            _row_msg(int(bad_ts[0]), "timestamp is missing"), row=int(bad_ts[0])
-        )
+    if index.hasnans:  # cached on the index, which the bar times read again
+        r = int(np.flatnonzero(pd.isna(index))[0])
+        raise DataValidationError(_row_msg(r, "timestamp is missing"), row=r)
     columns = []
     for col in OHLCV:
         series = df[col]
@@ -167,7 +170,7 @@ def _validated(frame: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray, np.nd
             o, h, lo, c, v = values[r]
             detail = f"{what} (open={o}, high={h}, low={lo}, close={c}, volume={v})"
             raise DataValidationError(_row_msg(r, detail, index[r]), row=r, column=col)
-    return pd.DatetimeIndex(index, name="timestamp"), values, closes
+    return index.rename("timestamp"), values, closes  # a view that keeps the index's cache
 
 
 _STEP_CHECK = 5  # after the five columns' finiteness
