@@ -35,7 +35,11 @@ class SimConfig(FrozenConfig):
     periods_per_year: int | None = Field(default=None, ge=1, le=100_000)
     risk_free: float = Field(default=0.05, ge=0, le=1)
     max_actions: int = Field(default=256, ge=8, le=100_000)
-    capacity: int = Field(default=1024, ge=16)
+    capacity: int = Field(default=8192, ge=16)
+    """Rows the order and fill logs start with; they double when a run needs more, each time
+    leaving the compiled loop to copy them. Rows never written are never touched, so a
+    generous start costs address space, not memory: a year of minutes of a 50-level grid
+    (about 5,000 orders) no longer grows its logs six times (about 0.8 ms)."""
     risk: RiskConfig | None = None
     """The shared risk rules (STRATEGIES.md §4); None: no pre-trade gate beyond balance and
     minimums, no intra-trade limits."""

@@ -128,14 +128,18 @@ def reset_nb(st: S.SimState) -> None:
 
 @njit(cache=True)
 def _bigger_f(a: np.ndarray, room: int) -> np.ndarray:
-    out = np.zeros((a.shape[0] * 2 + room, a.shape[1]))
+    """``a``'s rows in a log twice as long. The new rows are left as they come, as a fresh
+    log's are (:func:`reset_nb`): each is written whole when appended, so clearing them would
+    only fault in pages the run may never reach."""
+    out = np.empty((a.shape[0] * 2 + room, a.shape[1]))
     out[: a.shape[0]] = a
     return out
 
 
 @njit(cache=True)
 def _bigger_i(a: np.ndarray, room: int) -> np.ndarray:
-    out = np.zeros((a.shape[0] * 2 + room, a.shape[1]), dtype=np.int64)
+    """:func:`_bigger_f` for an integer log."""
+    out = np.empty((a.shape[0] * 2 + room, a.shape[1]), dtype=np.int64)
     out[: a.shape[0]] = a
     return out
 

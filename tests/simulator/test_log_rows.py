@@ -86,20 +86,23 @@ def _poisoned(allocate: Callable[..., S.SimState]) -> Callable[..., S.SimState]:
     return wrapped
 
 
-def _run(name: str, mode: str) -> Any:
-    return next(c for c in CASES if c.name == name).run(mode=mode)
+def _run(name: str, mode: str, **settings: Any) -> Any:
+    return next(c for c in CASES if c.name == name).run(mode=mode, **settings)
 
 
+@pytest.mark.parametrize("capacity", [None, 16])
 @pytest.mark.parametrize("mode", ["compiled", "python"])
 @pytest.mark.parametrize("name", [c.name for c in CASES])
 def test_no_run_reads_a_log_row_it_has_not_written(
-    name: str, mode: str, monkeypatch: pytest.MonkeyPatch
+    name: str, mode: str, capacity: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Fresh logs are not cleared (``reset_nb``): every built-in bot, on both drivers, gives
-    the same result when every row starts as garbage, so none reads a row before writing it."""
+    """Fresh logs are not cleared (``reset_nb``), nor are the rows a log gains when it grows:
+    every built-in bot, on both drivers, gives the same result when every row starts as
+    garbage, so none reads a row before writing it. With ``capacity=16`` the logs start
+    small and grow (leaving the compiled loop and re-entering it) many times in the run."""
     clean = _run(name, mode)
     monkeypatch.setattr(S, "allocate", _poisoned(S.allocate))
-    dirty = _run(name, mode)
+    dirty = _run(name, mode) if capacity is None else _run(name, mode, capacity=capacity)
     pd.testing.assert_frame_equal(clean.orders, dirty.orders)
     pd.testing.assert_frame_equal(clean.fills, dirty.fills)
     pd.testing.assert_series_equal(clean.equity, dirty.equity)
