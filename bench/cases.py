@@ -50,11 +50,16 @@ def _log(msg: str) -> None:
 OURS_E2E = "tradetower compiled, end to end"
 OURS_CORE = "tradetower compiled, core (elapsed_ms)"
 VBT = "vectorbt"
+VBT_STATS = "vectorbt, with pf.stats()"
 BTPY = "backtesting.py"
 GRID_COMPILED = "tradetower compiled"
 GRID_KERNEL_PY = "tradetower kernel via Python driver"
 GRID_PY = "tradetower plain-Python callbacks"
 GRID_VBT = "vectorbt from_order_func (flex)"
+GRID_VBT_STATS = "vectorbt from_order_func (flex), with pf.stats()"
+STATS_NOTE = (
+    "and its report (pf.stats()): like for like with our end to end, which computes our metrics"
+)
 GRID_FLOOR = "hand-written @njit loop (floor)"
 CLI = "tradetower backtest (process)"
 
@@ -108,6 +113,9 @@ def case_sma(
             note="fills at the signal bar's close; tz-naive index (see bench.data.naive)",
         )
     )
+    _log("SMA: vectorbt with its stats")
+    ts = timed(lambda: sma.run_vectorbt(close, stats=True), repeat)
+    rows.append(measurement(VBT_STATS, ts, n, count=ts.last[0], equity=ts.last[1], note=STATS_NOTE))
     notes = []
     if backtesting:
         frame = sma.btpy_frame(bars)
@@ -201,6 +209,11 @@ def case_grid(bars: pd.DataFrame, repeat: int) -> CaseResult:
             equity=tv.last[1],
             note="includes building the Portfolio; tz-naive index (see bench.data.naive)",
         )
+    )
+    _log("grid: vectorbt with its stats")
+    tvs = timed(lambda: grid.run_vectorbt(vbars, spec, stats=True), repeat)
+    rows.append(
+        measurement(GRID_VBT_STATS, tvs, n, count=tvs.last[0], equity=tvs.last[1], note=STATS_NOTE)
     )
     _log("grid: hand-written loop")
     tf = timed(lambda: grid.run_floor(bars, spec), repeat)

@@ -209,9 +209,11 @@ def run_ours(bars: pd.DataFrame, spec: GridSpec, how: str) -> tuple[int, float, 
 # --------------------------------------------------------------------------- vectorbt
 
 
-def run_vectorbt(bars: pd.DataFrame, spec: GridSpec) -> tuple[int, float]:
+def run_vectorbt(bars: pd.DataFrame, spec: GridSpec, stats: bool = False) -> tuple[int, float]:
     """(fills, final equity) through ``Portfolio.from_order_func`` (flexible). Give ``bars`` a
-    tz-naive index (:func:`bench.data.naive`): vectorbt is slow with a tz-aware one."""
+    tz-naive index (:func:`bench.data.naive`): vectorbt is slow with a tz-aware one.
+    ``stats``: also compute vectorbt's report (``pf.stats()``), as our end-to-end call computes
+    its metrics."""
     import vectorbt as vbt
 
     from bench.vbt_grid import grid_flex_order_nb
@@ -244,4 +246,7 @@ def run_vectorbt(bars: pd.DataFrame, spec: GridSpec) -> tuple[int, float]:
         init_cash=spec.cash,
         freq="1min",
     )
+    if stats:
+        report = pf.stats()
+        return int(pf.orders.count()), float(report["End Value"])
     return int(pf.orders.count()), float(pf.final_value())

@@ -38,8 +38,10 @@ def run_ours(bars: pd.DataFrame) -> tuple[int, float, float]:
     return int(m["n_trades"]), float(m["final_equity"]), float(m["elapsed_ms"]) / 1e3
 
 
-def run_vectorbt(close: pd.Series) -> tuple[int, float]:
-    """(trades, final equity). Give ``close`` a tz-naive index (:func:`bench.data.naive`)."""
+def run_vectorbt(close: pd.Series, stats: bool = False) -> tuple[int, float]:
+    """(trades, final equity). Give ``close`` a tz-naive index (:func:`bench.data.naive`).
+    ``stats``: also compute vectorbt's report (``pf.stats()``: returns, drawdowns, trade
+    figures, Sharpe, Sortino, Calmar...), the work our end-to-end call does for its metrics."""
     import vectorbt as vbt
 
     fast = vbt.MA.run(close, FAST)
@@ -47,6 +49,9 @@ def run_vectorbt(close: pd.Series) -> tuple[int, float]:
     entries = fast.ma_crossed_above(slow)
     exits = fast.ma_crossed_below(slow)
     pf = vbt.Portfolio.from_signals(close, entries, exits, fees=FEES, init_cash=CASH, freq="1min")
+    if stats:
+        report = pf.stats()
+        return int(report["Total Trades"]), float(report["End Value"])
     return int(pf.trades.count()), float(pf.final_value())
 
 

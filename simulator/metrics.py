@@ -143,11 +143,11 @@ def drawdown_stats(equity: pd.Series, ticks: Ticks | None = None) -> dict[str, M
         }
     times, ns_per_tick = _ticks(equity) if ticks is None else ticks
     times = np.ascontiguousarray(times)
-    if np.isnan(values).any():
-        return drawdown_stats_numpy(values, times, ns_per_tick)
     from simulator.nb.drawdown import drawdown_nb
 
-    frac, amount, bars, span = drawdown_nb(values, times)
+    frac, amount, bars, span = drawdown_nb(np.ascontiguousarray(values), times)
+    if bars < 0:  # the equity holds NaN
+        return drawdown_stats_numpy(values, times, ns_per_tick)
     pct = float(frac) * 100.0 if np.isfinite(frac) else None
     return _drawdown_figures(pct, float(amount), int(bars), int(span) * ns_per_tick)
 

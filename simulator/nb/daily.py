@@ -31,15 +31,26 @@ def day_ends_nb(values: np.ndarray, times: np.ndarray, per_day: int) -> np.ndarr
     return ends[:count]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def finite_ratios_nb(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """``r[np.isfinite(r)]`` for ``r = num / den`` (``num`` made absolute), in order."""
-    out = np.empty(num.shape[0])
-    count = 0
-    for t in range(num.shape[0]):
-        if den[t] == 0.0:  # numpy's quotient is infinite or NaN there: never kept
-            continue
+    """``r[np.isfinite(r)]`` for ``r = num / den`` (``num`` made absolute), in order.
+
+    A backtest's equity is rarely zero or missing, so the quotients are first taken for every
+    bar in a loop without branches, which vectorises (numpy's error model: a zero divisor
+    gives inf or NaN, as in numpy, instead of raising); only when some quotient is not finite
+    are the finite ones moved up over it."""
+    n = num.shape[0]
+    out = np.empty(n)
+    bad = 0
+    for t in range(n):
         r = abs(num[t]) / den[t]
+        out[t] = r
+        bad += (r - r) != 0.0  # inf - inf and NaN - NaN are NaN; any finite r gives 0
+    if bad == 0:
+        return out
+    count = 0
+    for t in range(n):
+        r = out[t]
         if np.isfinite(r):
             out[count] = r
             count += 1

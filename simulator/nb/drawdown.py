@@ -10,7 +10,8 @@ from numba import njit
 def drawdown_nb(values: np.ndarray, times: np.ndarray) -> tuple[float, float, int, int]:
     """(worst ``E/peak - 1`` over bars with a positive peak, NaN when none; worst ``E - peak``;
     longest span in bars; longest span in the unit of ``times``, epoch integers of any unit).
-    ``values`` must hold no NaN.
+    A NaN in ``values`` stops the pass at once with a span of -1 bars (the caller then takes
+    the numpy formulation).
 
     The bars under one peak are scanned for their lowest value only, and the quotient and the
     difference are taken once per peak: ``x / peak - 1`` and ``x - peak`` never decrease as
@@ -32,6 +33,8 @@ def drawdown_nb(values: np.ndarray, times: np.ndarray) -> tuple[float, float, in
                 run_start = t
             low = min(low, v)
             continue
+        if v != v:  # NaN is never below the peak, so it lands here first
+            return np.nan, np.nan, -1, -1
         # at or above the running peak: the bars under the old one are done
         if run_start >= 0:
             best_bars = max(best_bars, t - (run_start - 1))

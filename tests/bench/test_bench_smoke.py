@@ -45,7 +45,7 @@ def test_sma_case_peers_take_the_same_crossings(bars: pd.DataFrame) -> None:
     case = C.case_sma(bars, repeat=1, bt_slice=N)
     _all_timed(case)
     counts = {m.peer: m.count for m in case.measurements}
-    assert set(counts) == {C.OURS_E2E, C.OURS_CORE, C.VBT, C.BTPY}
+    assert set(counts) == {C.OURS_E2E, C.OURS_CORE, C.VBT, C.VBT_STATS, C.BTPY}
     assert len(set(counts.values())) == 1, counts
     trades = counts[C.VBT]
     assert trades is not None and trades > 5

@@ -44,3 +44,22 @@ def test_a_drop_and_a_recovery() -> None:
     assert stats["max_drawdown"] == -30.0
     assert stats["max_drawdown_duration_bars"] == 3  # peak at bar 1, back above at bar 4
     assert stats["max_drawdown_duration_days"] == 3.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 100_000), n=st.integers(1, 200), data=st.data())
+def test_an_equity_with_nan_takes_the_numpy_formulation(
+    seed: int, n: int, data: st.DataObject
+) -> None:
+    """The compiled pass stops at the first NaN, wherever it is (before, at or under a peak),
+    and the figures are numpy's."""
+    rng = np.random.default_rng(seed)
+    values = 1_000.0 + np.cumsum(rng.normal(0, 5.0, n))
+    holes = data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=3))
+    values[holes] = np.nan
+    index = pd.date_range("2024-01-01", periods=n, freq="1h", tz="UTC")
+    expected = drawdown_stats_numpy(values, index.as_unit("ns").asi8)
+    got = drawdown_stats(pd.Series(values, index=index))
+    assert got.keys() == expected.keys()
+    for key, want in expected.items():
+        assert got[key] == want or (want != want and got[key] != got[key]), key
