@@ -210,8 +210,9 @@ class RunLogs:
 
 class _Frame:
     """A result frame given to the constructor, or else built from the run's logs on first
-    read and kept: a run read only for its metrics (a notebook loop, the benchmark) builds
-    no frame, and every frame is the same object on every read."""
+    read and kept (``risk_events``: an empty frame when none were recorded). A run read only
+    for its metrics (a notebook loop, the benchmark) builds no frame, and every frame is the
+    same object on every read."""
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
