@@ -19,8 +19,8 @@ from simulator.nb.signal_bars import signal_bars_nb
 from simulator.result import (
     BacktestResult,
     RunLogs,
+    curve_of,
     fill_log,
-    positions_and_equity,
     risk_events_frame,
     risk_metrics,
 )
@@ -332,13 +332,12 @@ def build_result(
     order_log = st.orders[: int(st.counters[S.C_N_ORDERS])]
     written = st.fills[: int(st.counters[S.C_N_FILLS])]
     log = fill_log(st)
-    pos, equity, gross, in_position = positions_and_equity(
-        st, cfg.cash, initial_pos, log, market.closes
-    )
+    start = np.zeros(len(symbols)) if initial_pos is None else initial_pos
+    curve = curve_of(st, cfg.cash, start, log, market.closes)
     last = [market.last_close(i) for i in range(len(symbols))]
     marks = {s: np.nan if c is None else c for s, c in zip(symbols, last, strict=True)}
     trades = trade_rows_of_log(log, symbols, index, marks, len(index) - 1)
-    equity_s = pd.Series(equity, index=index, name="equity", copy=False)  # ours alone
+    equity_s = pd.Series(curve.equity, index=index, name="equity", copy=False)  # ours alone
     first = instruments[symbols[0]]
     ppy = cfg.periods_per_year or (
         PERIODS_PER_YEAR["crypto"]
@@ -349,7 +348,7 @@ def build_result(
     metrics = compute_metrics(
         equity_s,
         trades,
-        in_position=in_position,
+        in_position=curve.bars_in_position,
         fees_paid=float(st.account[S.AC_FEES]),
         periods_per_year=ppy,
         risk_free=cfg.risk_free,
@@ -357,7 +356,7 @@ def build_result(
         n_fills=len(written),
         first_open=first_open,
         last_close=marks[symbols[0]],
-        gross_exposure=gross,
+        exposure_ratios=curve.exposure_ratios,
     )
     metrics["funding_paid"] = float(-st.account[S.AC_FUNDING])
     metrics["slippage_cost"] = float(st.account[S.AC_SLIPPAGE])
@@ -373,7 +372,9 @@ def build_result(
         symbols=symbols,
         metrics=metrics,
         equity=equity_s,
-        logs=RunLogs(order_log, written, trades, pos, symbols, index),
+        logs=RunLogs(
+            order_log, written, trades, curve.positions, symbols, index, log, float(start[0])
+        ),
         config={
             **cfg.model_dump(),
             "instruments": {s: i.model_dump(mode="json") for s, i in instruments.items()},

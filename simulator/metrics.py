@@ -266,7 +266,7 @@ def compute_metrics(
     equity: pd.Series,
     trades: pd.DataFrame | TradeRows,
     *,
-    in_position: np.ndarray | pd.Series,
+    in_position: np.ndarray | pd.Series | int,
     fees_paid: float,
     periods_per_year: int = 365,
     risk_free: float = 0.05,
@@ -275,13 +275,16 @@ def compute_metrics(
     first_open: float | None = None,
     last_close: float | None = None,
     gross_exposure: np.ndarray | None = None,
+    exposure_ratios: np.ndarray | None = None,
 ) -> dict[str, MetricValue]:
     """All summary metrics of one backtest as a JSON-ready dict (see the module docstring).
 
     ``equity`` is the equity at each bar close indexed by UTC timestamps; ``trades`` comes from
     ``simulator.trades.fills_to_trades`` (or is the :class:`~simulator.trades.TradeRows` such a
-    frame is built from); ``in_position`` is a bool per bar; ``gross_exposure``
-    (optional) the gross position value per bar, aligned with ``equity``.
+    frame is built from); ``in_position`` is a bool per bar, or how many bars held a position;
+    ``gross_exposure`` (optional) the gross position value per bar, aligned with ``equity``,
+    or ``exposure_ratios`` its finite ratios to the equity, in bar order, when the caller has
+    them (``simulator.result.curve_of``).
     """
     if len(equity) == 0:
         raise ValueError("equity is empty")
@@ -326,19 +329,23 @@ def compute_metrics(
     total_return = e_t - e0
     return_pct = total_return / e0 * 100.0 if e0 != 0 else None
 
-    in_pos = np.asarray(in_position, dtype=bool)
     # The share of bars in a position: a count over the bars, exactly the float the mean of
     # the flags gives (its sum of ones is exact), without converting them to floats.
-    exposure_pct = np.count_nonzero(in_pos) / len(in_pos) * 100.0 if len(in_pos) else None
-    avg_gross = None
-    if gross_exposure is not None and len(gross_exposure):
+    exposure_pct: float | None
+    if isinstance(in_position, int | np.integer):
+        exposure_pct = in_position / len(values) * 100.0
+    else:
+        in_pos = np.asarray(in_position, dtype=bool)
+        exposure_pct = np.count_nonzero(in_pos) / len(in_pos) * 100.0 if len(in_pos) else None
+    ratio = exposure_ratios
+    if ratio is None and gross_exposure is not None and len(gross_exposure):
         gross = np.ascontiguousarray(gross_exposure, dtype=np.float64)
         if len(gross) != len(values):
             raise ValueError("gross_exposure must have one value per equity bar")
         from simulator.nb.daily import finite_ratios_nb
 
         ratio = finite_ratios_nb(gross, np.ascontiguousarray(values))  # |gross| / equity
-        avg_gross = float(ratio.mean()) * 100.0 if len(ratio) else None
+    avg_gross = float(ratio.mean()) * 100.0 if ratio is not None and len(ratio) else None
 
     bh_pct = None
     if first_open is not None and last_close is not None and first_open != 0:

@@ -141,6 +141,58 @@ def fill_log(st: S.SimState) -> np.ndarray:
     return log
 
 
+@dataclass(frozen=True)
+class Curve:
+    """What a backtest's metrics need of its per-bar curve: the equity, how many bars held a
+    position, and the finite ratios of gross exposure to equity, in bar order. ``positions``
+    [n, k] when the pass produced them; else :func:`curve_of` leaves them to be rebuilt when
+    first read (:meth:`RunLogs.build`)."""
+
+    equity: np.ndarray
+    bars_in_position: int
+    exposure_ratios: np.ndarray
+    positions: np.ndarray | None
+
+
+def curve_of(
+    st: S.SimState,
+    cash0: float,
+    initial_pos: np.ndarray,
+    log: np.ndarray,
+    closes: np.ndarray,
+) -> Curve:
+    """The :class:`Curve` of a finished run. One instrument (``closes``: the market's
+    contiguous closes) takes one pass that writes the equity and the gross exposure, not the
+    positions and in-position flags; several take :func:`positions_and_equity`."""
+    from simulator.nb.curves import one_equity_nb
+    from simulator.nb.daily import finite_ratios_nb, num_finite_ratios_nb
+
+    if st.ohlcv.shape[1] != 1:
+        pos, equity, gross, in_pos = positions_and_equity(st, cash0, initial_pos, log, closes)
+        ratios = finite_ratios_nb(np.ascontiguousarray(gross), equity)
+        return Curve(equity, int(np.count_nonzero(in_pos)), ratios, pos)
+    n = closes.shape[1]
+    equity = np.empty(n)  # numpy's allocation: huge pages (see positions_and_equity)
+    gross = np.empty(n)
+    start = float(np.asarray(initial_pos, dtype=np.float64)[0])
+    holding = one_equity_nb(log, len(log), st.cflow, closes[0], cash0, start, equity, gross)
+    ratios = num_finite_ratios_nb(gross, equity, gross)  # in place: gross is not kept
+    return Curve(equity, int(holding), ratios, None)
+
+
+def positions_of_log(log: np.ndarray, n: int, start: float) -> np.ndarray:
+    """One instrument's positions [n, 1] from its fill log in bar order (the floats of
+    :func:`positions_and_equity`), for a result whose curve did not keep them."""
+    from simulator.nb.curves import one_instrument_nb
+
+    pos = np.empty((n, 1))
+    scratch = np.empty(n)  # the equity and gross of no closes: not kept
+    flags = np.empty(n, dtype=np.bool_)
+    none = np.zeros(0)
+    one_instrument_nb(log, len(log), none, np.zeros(n), 0.0, start, pos, scratch, scratch, flags)
+    return pos
+
+
 def positions_and_equity(
     st: S.SimState,
     cash0: float,
@@ -171,9 +223,8 @@ def positions_and_equity(
         gross = np.empty(n)
         in_pos = np.empty(n, dtype=np.bool_)
         close = st.ohlcv[:, 0, 3] if closes is None else closes[0]
-        one_instrument_nb(
-            log, len(log), st.cflow, close, cash0, float(start[0]), pos, equity, gross, in_pos
-        )
+        first = float(start[0])
+        one_instrument_nb(log, len(log), st.cflow, close, cash0, first, pos, equity, gross, in_pos)
         return pos, equity, gross, in_pos
     pos, equity, gross, in_pos, closes = positions_equity_nb(
         log, len(log), st.cflow, st.ohlcv, cash0, start
@@ -191,9 +242,14 @@ class RunLogs:
     orders: np.ndarray
     fills: np.ndarray
     trades: TradeRows
-    positions: np.ndarray
+    positions: np.ndarray | None
+    """[n, k]; None: one instrument's, rebuilt from ``in_bar_order`` when first read."""
     symbols: tuple[str, ...]
     index: pd.DatetimeIndex
+    in_bar_order: np.ndarray | None = None
+    """The fill log in bar order (:func:`fill_log`), for the positions."""
+    start: float = 0.0
+    """The instrument's holdings before the first bar, for the positions."""
 
     def build(self, name: str) -> pd.DataFrame:
         if name == "orders":
@@ -203,8 +259,13 @@ class RunLogs:
         if name == "trades":
             return self.trades.frame()
         if name == "positions":
+            pos = self.positions
+            if pos is None:
+                if self.in_bar_order is None:
+                    raise ValueError("positions need the fill log in bar order")
+                pos = positions_of_log(self.in_bar_order, len(self.index), self.start)
             columns = [f"position_{s}" for s in self.symbols]
-            return pd.DataFrame(self.positions, index=self.index, columns=columns, copy=False)
+            return pd.DataFrame(pos, index=self.index, columns=columns, copy=False)
         raise KeyError(name)
 
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator import state as S
-from simulator.result import positions_and_equity
+from simulator.result import curve_of, fill_log, positions_and_equity, positions_of_log
 
 
 def reference(fills, n_fills, cflow, ohlcv, cash0, initial_pos):  # type: ignore[no-untyped-def]
@@ -83,3 +83,41 @@ def test_the_pass_equals_the_numpy_formulation(
     got = positions_and_equity(state, 1_000.0, start, closes=rows)  # type: ignore[arg-type]
     for a, b in zip(got, expected, strict=True):
         np.testing.assert_array_equal(a, b)
+
+    # What a backtest keeps (``curve_of``): the equity, the count of bars in a position, the
+    # finite exposure ratios; one instrument's positions rebuilt from the log when read.
+    pos, equity, gross, in_pos = expected
+    ordered = fill_log(state)  # type: ignore[arg-type]
+    curve = curve_of(state, 1_000.0, start, ordered, rows)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(curve.equity, equity)
+    assert curve.bars_in_position == int(np.count_nonzero(in_pos))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.abs(gross) / equity
+    np.testing.assert_array_equal(curve.exposure_ratios, ratio[np.isfinite(ratio)])
+    if k == 1:
+        assert curve.positions is None
+        np.testing.assert_array_equal(positions_of_log(ordered, n, float(start[0])), pos)
+    else:
+        assert curve.positions is not None
+        np.testing.assert_array_equal(curve.positions, pos)
+
+
+def test_the_kept_exposure_ratios_leave_out_a_zero_equity() -> None:
+    """Held 1 unit from the start against -100 of cash: the equity is 0 at the first close
+    (the ratio is infinite, left out) and -50 at the second (kept, as numpy gives it)."""
+    closes = np.array([[100.0, 50.0, np.nan]])
+    ohlcv = np.zeros((3, 1, 5))
+    ohlcv[:, 0, 3] = closes[0]
+    state = SimpleNamespace(
+        ohlcv=ohlcv, fills=np.zeros((0, S.N_FILL)), counters=np.zeros(S.N_COUNTERS, np.int64)
+    )
+    state.cflow = np.zeros(0)
+    log = fill_log(state)  # type: ignore[arg-type]
+    curve = curve_of(state, -100.0, np.array([1.0]), log, closes)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(curve.equity, [0.0, -50.0, -50.0])
+    np.testing.assert_array_equal(curve.exposure_ratios, [-1.0, -1.0])
+    assert curve.bars_in_position == 3
+    _, equity, gross, _ = positions_and_equity(state, -100.0, np.array([1.0]))  # type: ignore[arg-type]
+    with np.errstate(divide="ignore"):
+        ratio = np.abs(gross) / equity
+    np.testing.assert_array_equal(curve.exposure_ratios, ratio[np.isfinite(ratio)])

@@ -42,6 +42,9 @@ def test_metrics_read_from_the_logs_match_the_frames(case: Any, mode: str) -> No
     assert m["n_liquidations"] == int(r.fills["liquidation"].sum())
     assert m["n_trades"] == int((~r.trades["is_open"]).sum())
     assert r.positions.index.equals(r.equity.index)
+    # positions rebuilt when read agree with the exposure the metrics counted in the run
+    held = (r.positions.to_numpy() != 0).any(axis=1)
+    assert m["exposure_pct"] == np.count_nonzero(held) / len(held) * 100.0
 
 
 def test_a_frame_is_built_once_and_can_be_replaced() -> None:
