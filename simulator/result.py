@@ -165,7 +165,7 @@ def curve_of(
     contiguous closes) takes one pass that writes the equity and the gross exposure, not the
     positions and in-position flags; several take :func:`positions_and_equity`."""
     from simulator.nb.curves import one_equity_nb
-    from simulator.nb.daily import finite_ratios_nb, num_finite_ratios_nb
+    from simulator.nb.daily import finite_ratios_into_nb, finite_ratios_nb
 
     if st.ohlcv.shape[1] != 1:
         pos, equity, gross, in_pos = positions_and_equity(st, cash0, initial_pos, log, closes)
@@ -176,7 +176,7 @@ def curve_of(
     gross = np.empty(n)
     start = float(np.asarray(initial_pos, dtype=np.float64)[0])
     holding = one_equity_nb(log, len(log), st.cflow, closes[0], cash0, start, equity, gross)
-    ratios = num_finite_ratios_nb(gross, equity, gross)  # in place: gross is not kept
+    ratios = finite_ratios_into_nb(gross, equity, gross)  # in place: gross is not kept
     return Curve(equity, int(holding), ratios, None)
 
 

@@ -39,11 +39,11 @@ def finite_ratios_nb(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     bar in a loop without branches, which vectorises (numpy's error model: a zero divisor
     gives inf or NaN, as in numpy, instead of raising); only when some quotient is not finite
     are the finite ones moved up over it."""
-    return num_finite_ratios_nb(num, den, np.empty(num.shape[0]))
+    return finite_ratios_into_nb(num, den, np.empty(num.shape[0]))
 
 
 @njit(cache=True, error_model="numpy")
-def num_finite_ratios_nb(num: np.ndarray, den: np.ndarray, out: np.ndarray) -> np.ndarray:
+def finite_ratios_into_nb(num: np.ndarray, den: np.ndarray, out: np.ndarray) -> np.ndarray:
     """:func:`finite_ratios_nb` into ``out``, which may be ``num`` itself (each value is read
     before its place is written)."""
     n = num.shape[0]
