@@ -141,6 +141,9 @@ def fill_log(st: S.SimState) -> np.ndarray:
     return log
 
 
+_NO_ROWS = np.empty((0, 1))  # positions the one-instrument pass is not asked for
+
+
 @dataclass(frozen=True)
 class Curve:
     """What a backtest's metrics need of its per-bar curve: the equity, how many bars held a
@@ -164,20 +167,26 @@ def curve_of(
     """The :class:`Curve` of a finished run. One instrument (``closes``: the market's
     contiguous closes) takes one pass that writes the equity and the gross exposure, not the
     positions and in-position flags; several take :func:`positions_and_equity`."""
-    from simulator.nb.curves import one_equity_nb
-    from simulator.nb.daily import finite_ratios_into_nb, finite_ratios_nb
+    from simulator.nb.curves import one_instrument_nb
+    from simulator.nb.daily import finite_ratios_into_nb
 
+    positions: np.ndarray | None = None
     if st.ohlcv.shape[1] != 1:
-        pos, equity, gross, in_pos = positions_and_equity(st, cash0, initial_pos, log, closes)
-        ratios = finite_ratios_nb(np.ascontiguousarray(gross), equity)
-        return Curve(equity, int(np.count_nonzero(in_pos)), ratios, pos)
-    n = closes.shape[1]
-    equity = np.empty(n)  # numpy's allocation: huge pages (see positions_and_equity)
-    gross = np.empty(n)
-    start = float(np.asarray(initial_pos, dtype=np.float64)[0])
-    holding = one_equity_nb(log, len(log), st.cflow, closes[0], cash0, start, equity, gross)
+        positions, equity, gross, in_pos = positions_and_equity(st, cash0, initial_pos, log, closes)
+        holding = int(np.count_nonzero(in_pos))
+        gross = np.ascontiguousarray(gross)
+    else:
+        n = closes.shape[1]
+        equity = np.empty(n)  # numpy's allocation: huge pages (see positions_and_equity)
+        gross = np.empty(n)
+        start = float(np.asarray(initial_pos, dtype=np.float64)[0])
+        holding = int(
+            one_instrument_nb(
+                log, len(log), st.cflow, closes[0], cash0, start, equity, gross, _NO_ROWS
+            )
+        )
     ratios = finite_ratios_into_nb(gross, equity, gross)  # in place: gross is not kept
-    return Curve(equity, int(holding), ratios, None)
+    return Curve(equity, holding, ratios, positions)
 
 
 def positions_of_log(log: np.ndarray, n: int, start: float) -> np.ndarray:
@@ -187,9 +196,7 @@ def positions_of_log(log: np.ndarray, n: int, start: float) -> np.ndarray:
 
     pos = np.empty((n, 1))
     scratch = np.empty(n)  # the equity and gross of no closes: not kept
-    flags = np.empty(n, dtype=np.bool_)
-    none = np.zeros(0)
-    one_instrument_nb(log, len(log), none, np.zeros(n), 0.0, start, pos, scratch, scratch, flags)
+    one_instrument_nb(log, len(log), np.zeros(0), np.zeros(n), 0.0, start, scratch, scratch, pos)
     return pos
 
 
@@ -221,11 +228,10 @@ def positions_and_equity(
         pos = np.empty((n, 1))
         equity = np.empty(n)
         gross = np.empty(n)
-        in_pos = np.empty(n, dtype=np.bool_)
         close = st.ohlcv[:, 0, 3] if closes is None else closes[0]
         first = float(start[0])
-        one_instrument_nb(log, len(log), st.cflow, close, cash0, first, pos, equity, gross, in_pos)
-        return pos, equity, gross, in_pos
+        one_instrument_nb(log, len(log), st.cflow, close, cash0, first, equity, gross, pos)
+        return pos, equity, gross, np.abs(pos[:, 0]) > 0
     pos, equity, gross, in_pos, closes = positions_equity_nb(
         log, len(log), st.cflow, st.ohlcv, cash0, start
     )
@@ -246,9 +252,9 @@ class RunLogs:
     """[n, k]; None: one instrument's, rebuilt from ``in_bar_order`` when first read."""
     symbols: tuple[str, ...]
     index: pd.DatetimeIndex
-    in_bar_order: np.ndarray | None = None
+    in_bar_order: np.ndarray
     """The fill log in bar order (:func:`fill_log`), for the positions."""
-    start: float = 0.0
+    start: float
     """The instrument's holdings before the first bar, for the positions."""
 
     def build(self, name: str) -> pd.DataFrame:
@@ -261,8 +267,6 @@ class RunLogs:
         if name == "positions":
             pos = self.positions
             if pos is None:
-                if self.in_bar_order is None:
-                    raise ValueError("positions need the fill log in bar order")
                 pos = positions_of_log(self.in_bar_order, len(self.index), self.start)
             columns = [f"position_{s}" for s in self.symbols]
             return pd.DataFrame(pos, index=self.index, columns=columns, copy=False)
@@ -270,10 +274,13 @@ class RunLogs:
 
 
 class _Frame:
-    """A result frame given to the constructor, or else built from the run's logs on first
-    read and kept (``risk_events``: an empty frame when none were recorded). A run read only
-    for its metrics (a notebook loop, the benchmark) builds no frame, and every frame is the
-    same object on every read."""
+    """A result frame given to the constructor, or else built on first read and kept: from
+    the run's logs, or by ``empty`` for a frame the logs do not hold. A run read only for its
+    metrics (a notebook loop, the benchmark) builds no frame, and every frame is the same
+    object on every read."""
+
+    def __init__(self, empty: Callable[[], pd.DataFrame] | None = None) -> None:
+        self.empty = empty
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
@@ -289,8 +296,8 @@ class _Frame:
             return self
         frame: pd.DataFrame | None = obj.__dict__.get(self.name)
         if frame is None:
-            if self.name == "risk_events":  # none recorded: an empty frame, built when read
-                frame = empty_risk_events()
+            if self.empty is not None:
+                frame = self.empty()
             elif obj.logs is None:
                 raise AttributeError(f"this result has no {self.name} frame and no logs")
             else:
@@ -310,7 +317,7 @@ class BacktestResult:
     fills = _Frame()
     trades = _Frame()
     positions = _Frame()
-    risk_events = _Frame()
+    risk_events = _Frame(empty=lambda: empty_risk_events())
     """What the risk rules did (refused orders, commands sent), in time order; empty when
     the run had no risk rules."""
 

@@ -98,27 +98,24 @@ def _validated(frame: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray, np.nd
     closes again as their own contiguous array)."""
     df = frame.copy(deep=False)
     df.columns = [str(c).strip().lower() for c in df.columns]
-    stamps: pd.Series | None = None  # the timestamps, from a column or the index
-    if "timestamp" not in df.columns:
-        for alias in ("ts", "time", "date", "datetime"):
-            if alias in df.columns:
-                df = df.rename(columns={alias: "timestamp"})
-                break
-        else:
-            if isinstance(df.index, pd.DatetimeIndex):
-                # A view of the index, not a frame with it moved into a column (a copy).
-                stamps = pd.Series(df.index, name="timestamp", copy=False)
-    if stamps is None and "timestamp" in df.columns:
-        stamps = df["timestamp"]
-    missing = [c for c in REQUIRED if c not in df.columns and (c != "timestamp" or stamps is None)]
-    if missing:
+    stamps: pd.Series | None = None  # the timestamps: a column (or an alias), else the index
+    for name in ("timestamp", "ts", "time", "date", "datetime"):
+        if name in df.columns:
+            stamps = df[name]
+            break
+    else:
+        if isinstance(df.index, pd.DatetimeIndex):
+            # A view of the index, not a frame with it moved into a column (a copy).
+            stamps = pd.Series(df.index, name="timestamp", copy=False)
+    missing = [c for c in OHLCV if c not in df.columns]
+    if stamps is None or missing:
+        absent = (["timestamp"] if stamps is None else []) + missing
         raise DataValidationError(
-            f"missing column(s) {', '.join(missing)}; expected {', '.join(REQUIRED)}",
-            column=missing[0],
+            f"missing column(s) {', '.join(absent)}; expected {', '.join(REQUIRED)}",
+            column=absent[0],
         )
     if len(df) == 0:
         raise DataValidationError("the file holds no bars")
-    assert stamps is not None  # else "timestamp" is missing, refused above
     try:
         index = _to_utc(stamps)
     except (ValueError, TypeError, OverflowError) as exc:
