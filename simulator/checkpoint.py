@@ -266,7 +266,9 @@ def _drive_until(run: PreparedRun, mode: Mode, bar: int) -> None:
     """Drive the run over bars [current, bar): the loop sees the bars' arrays end at ``bar``."""
     full = run.driver.state
     run.driver.state = full._replace(
-        ohlcv=full.ohlcv[:bar],
+        # The first rows of the Fortran-order cube are no longer one block: copied (once a
+        # pause), so that the loop gets the one array layout it is compiled for.
+        ohlcv=np.asfortranarray(full.ohlcv[:bar]),
         time_ms=full.time_ms[:bar],
         funding=full.funding[:bar] if full.funding.shape[0] else full.funding,
         signals=full.signals[:bar] if full.signals.shape[0] else full.signals,

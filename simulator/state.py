@@ -172,7 +172,7 @@ NO_TIMER = np.iinfo(np.int64).max
 
 
 class SimState(NamedTuple):
-    ohlcv: np.ndarray  # f8[n, k, 5]
+    ohlcv: np.ndarray  # f8[n, k, 5], Fortran order (tradetower.domain.bars.MarketData)
     time_ms: np.ndarray  # i8[n]
     inst: np.ndarray  # f8[k, N_INST]
     funding: np.ndarray  # f8[n, k] or f8[0, k]
@@ -236,7 +236,7 @@ def allocate(
 
         sig_bars = signal_bars_nb(signals)
     state: SimState = allocate_nb(
-        np.ascontiguousarray(ohlcv, dtype=np.float64),
+        np.asfortranarray(ohlcv, dtype=np.float64),  # MarketData's layout: one compile
         np.ascontiguousarray(time_ms, dtype=np.int64),
         np.ascontiguousarray(inst, dtype=np.float64),
         np.ascontiguousarray(params, dtype=np.float64),

@@ -202,8 +202,10 @@ def next_signal_nb(st: S.SimState, t: int, last: int) -> int:
         return last
     after = bars[cur + 1]  # (nxt is a signal, so an entry follows it)
     if after < st.ohlcv.shape[0]:  # (a prefetch past the last row would be harmless, and useless)
-        prefetch_row(st.ohlcv, after)
-        prefetch_row(st.ohlcv, after + 1)  # the bar its order fills on
+        # The bar and the one its order fills on, in each field's column (Fortran order: one
+        # line of a column holds eight bars, so one prefetch a field nearly always covers both)
+        for k in range(4):
+            prefetch_row(st.ohlcv[:, 0, k], after + 1)
         prefetch_row(st.time_ms, after)
         prefetch_row(st.signals, after)  # its code: nothing else reads the codes now
     return nxt

@@ -284,7 +284,7 @@ def run_one_nb(
 
 @njit(
     types.void(
-        types.float64[:, :, ::1],
+        types.float64[::1, :, :],  # MarketData's Fortran order
         types.int64[::1],
         types.float64[:, ::1],
         types.float64[::1],

@@ -81,9 +81,7 @@ def rolling_folds(n_bars: int, train: int, test: int, step: int | None = None) -
 
 
 def bars_slice(market: MarketData, start: int, end: int) -> MarketData:
-    return MarketData(
-        market.symbols, market.index[start:end], np.ascontiguousarray(market.ohlcv[start:end])
-    )
+    return MarketData(market.symbols, market.index[start:end], market.ohlcv[start:end])
 
 
 def walk_forward(

@@ -56,7 +56,7 @@ def test_chunked_reduction_equals_the_bar_by_bar_one(
     seed: int, levels: int, width: float, gaps: list[tuple[int, int]], tail: int
 ) -> None:
     market = MarketData.coerce(random_walk(3_000, seed=seed, vol=0.003), "ASSET")
-    ohlcv = market.ohlcv.copy()
+    ohlcv = market.ohlcv.copy(order="F")  # the engine's layout (MarketData)
     for start, length in gaps:  # stretches the instrument did not trade: closes carry forward
         ohlcv[start : start + length, 0, :] = np.nan
     ohlcv[ohlcv.shape[0] - tail :, 0, :] = np.nan  # the data may end in such a stretch

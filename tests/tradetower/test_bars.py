@@ -289,8 +289,8 @@ def test_first_open_skips_missing_bars_at_the_start(gap: int) -> None:
 
 def test_closes_are_each_instruments_closes_as_one_contiguous_row() -> None:
     """Built by validation (one frame), from the cube (several frames, or a bare MarketData),
-    ``closes[i]`` always holds ``ohlcv[:, i, 3]``, contiguous, and is a copy: changing the
-    caller's frame afterwards changes neither."""
+    ``closes[i]`` always holds ``ohlcv[:, i, 3]``, contiguous (a view of the Fortran-order
+    cube), and changing the caller's frame afterwards changes neither."""
     index = pd.date_range("2024-01-01", periods=6, freq="1min", tz="UTC")
     frame = pd.DataFrame(
         {"open": 1.0, "high": 9.0, "low": 0.5, "close": np.arange(1.0, 7.0), "volume": 1.0},
@@ -308,3 +308,56 @@ def test_closes_are_each_instruments_closes_as_one_contiguous_row() -> None:
             np.testing.assert_array_equal(closes[i], market.ohlcv[:, i, 3])
     assert one.closes[0, 0] == 1.0
     assert np.isnan(two.closes[0, 0]) and two.closes[1, 0] == 5.0
+
+
+def test_a_float_frame_is_read_in_place_and_later_edits_of_it_never_reach_the_bars() -> None:
+    """A frame holding its five columns as float64 is not copied: the cube views its memory.
+    pandas' copy-on-write, with the view kept by MarketData, copies the caller's frame before
+    it changes, so the validated bars (and validate_bars' frame) stay as they were checked."""
+    frame = bars(8).set_index("timestamp")
+    market = MarketData.coerce(frame, "A")
+    assert np.shares_memory(market.ohlcv, frame["close"].to_numpy())
+    assert market.ohlcv.flags.f_contiguous and market.closes.flags.c_contiguous
+    before = market.ohlcv.copy()
+    frame.loc[frame.index[2], "close"] = np.nan  # would fail validation
+    frame.iloc[3, 0] = 1e9
+    frame["volume"] *= 2.0
+    np.testing.assert_array_equal(market.ohlcv, before)
+    np.testing.assert_array_equal(market.closes[0], before[:, 0, 3])
+    with pytest.raises(DataValidationError, match=r"^row 2 .*close is not a finite number"):
+        MarketData.coerce(frame, "A")
+    other = bars(8).set_index("timestamp")
+    clean = validate_bars(other)
+    assert np.shares_memory(clean.to_numpy(), other["close"].to_numpy())
+    other.iloc[1, 3] = -5.0
+    np.testing.assert_array_equal(clean.to_numpy(), before[:, 0, :])
+
+
+def test_integer_and_text_columns_are_converted_to_floats() -> None:
+    frame = bars(5)
+    frame["volume"] = np.arange(5, dtype=np.int64)
+    frame["open"] = [f"{v}" for v in frame["open"]]
+    expected = bars(5).set_index("timestamp").assign(volume=np.arange(5, dtype=float))
+    clean = validate_bars(frame)
+    assert list(clean.dtypes) == [np.dtype(np.float64)] * 5
+    np.testing.assert_array_equal(clean.to_numpy(), expected.to_numpy())
+    market = MarketData.coerce(frame, "A")
+    np.testing.assert_array_equal(market.ohlcv[:, 0, :], expected.to_numpy())
+    assert market.ohlcv.flags.f_contiguous
+
+
+def test_a_column_given_twice_is_named() -> None:
+    frame = bars(5)
+    frame["Close"] = frame["close"]  # the same name once case is set aside
+    with pytest.raises(DataValidationError, match=r"^column 'close': given more than once"):
+        validate_bars(frame)
+
+
+def test_a_cube_in_any_layout_is_kept_in_fortran_order_with_the_same_values() -> None:
+    index = pd.date_range("2024-01-01", periods=4, freq="1min", tz="UTC")
+    cube = np.arange(4 * 2 * 5, dtype=np.float32).reshape(4, 2, 5)
+    market = MarketData(("A", "B"), index, cube)
+    assert market.ohlcv.dtype == np.float64 and market.ohlcv.flags.f_contiguous
+    np.testing.assert_array_equal(market.ohlcv, cube)
+    with pytest.raises(DataValidationError, match=r"must be \[bars, instruments, 5\]"):
+        MarketData(("A",), index, np.ones((4, 5)))

@@ -275,11 +275,10 @@ class HistoryCache:
         ts = columns["ts"]
         if ts.size == 0:
             raise DataValidationError(f"{venue} {symbol} {timeframe}: no bars in that range")
-        cube = np.empty((ts.size, 1, len(OHLCV)))
+        cube = np.empty((ts.size, 1, len(OHLCV)), order="F")  # MarketData's layout
         for k, col in enumerate(OHLCV):
             cube[:, 0, k] = columns[col]
-        closes = np.ascontiguousarray(columns["close"], dtype=np.float64)[None, :]
-        return MarketData((symbol,), _utc_index(ts), cube, closes)
+        return MarketData((symbol,), _utc_index(ts), cube)
 
     def _load_columns(
         self,
