@@ -165,28 +165,26 @@ def curve_of(
     closes: np.ndarray,
 ) -> Curve:
     """The :class:`Curve` of a finished run. One instrument (``closes``: the market's
-    contiguous closes) takes one pass that writes the equity and the gross exposure, not the
+    contiguous closes) takes one pass that writes the equity and the exposure ratios, not the
     positions and in-position flags; several take :func:`positions_and_equity`."""
     from simulator.nb.curves import one_instrument_nb
     from simulator.nb.daily import finite_ratios_into_nb
 
-    positions: np.ndarray | None = None
     if st.ohlcv.shape[1] != 1:
         positions, equity, gross, in_pos = positions_and_equity(st, cash0, initial_pos, log, closes)
-        holding = int(np.count_nonzero(in_pos))
         gross = np.ascontiguousarray(gross)
-    else:
-        n = closes.shape[1]
-        equity = np.empty(n)  # numpy's allocation: huge pages (see positions_and_equity)
-        gross = np.empty(n)
-        start = float(np.asarray(initial_pos, dtype=np.float64)[0])
-        holding = int(
-            one_instrument_nb(
-                log, len(log), st.cflow, closes[0], cash0, start, equity, gross, _NO_ROWS
-            )
-        )
-    ratios = finite_ratios_into_nb(gross, equity, gross)  # in place: gross is not kept
-    return Curve(equity, holding, ratios, positions)
+        ratios = finite_ratios_into_nb(gross, equity, gross)  # in place: gross is not kept
+        return Curve(equity, int(np.count_nonzero(in_pos)), ratios, positions)
+    n = closes.shape[1]
+    equity = np.empty(n)  # numpy's allocation: huge pages (see positions_and_equity)
+    ratios = np.empty(n)
+    start = float(np.asarray(initial_pos, dtype=np.float64)[0])
+    holding, odd = one_instrument_nb(
+        log, len(log), st.cflow, closes[0], cash0, start, equity, ratios, _NO_ROWS, True
+    )
+    if odd:  # an equity of 0 (or a missing one) leaves its ratio out, as in the general pass
+        ratios = ratios[np.isfinite(ratios)]
+    return Curve(equity, int(holding), ratios, None)
 
 
 def positions_of_log(log: np.ndarray, n: int, start: float) -> np.ndarray:

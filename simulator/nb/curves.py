@@ -77,7 +77,7 @@ def positions_equity_nb(
     return pos, equity, gross, in_pos, closes
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def one_instrument_nb(
     fills: np.ndarray,
     n_fills: int,
@@ -88,13 +88,20 @@ def one_instrument_nb(
     equity: np.ndarray,
     gross: np.ndarray,
     pos: np.ndarray,
-) -> int:
+    as_ratio: bool = False,
+) -> tuple[int, int]:
     """:func:`positions_equity_nb` for one instrument, into the arrays given, with the running
-    figures in registers; returns how many bars held a position. ``closes``: contiguous
-    (``MarketData.closes[0]``) reads a fifth of the memory that the column of the bar rows
-    does. ``pos`` [n, 1] is written when it has a row per bar: a backtest's metrics need only
-    the equity and gross exposure, so it passes ``pos`` empty (4.2 MB less for a year of
-    minutes); the loop then runs as fast as one without the test."""
+    figures in registers; returns how many bars held a position, and how many values of
+    ``gross`` are not finite. ``closes``: contiguous (``MarketData.closes[0]``). ``pos`` [n, 1] is
+    written when it has a row per bar: a backtest's metrics need only the equity and gross
+    exposure, so it passes ``pos`` empty (4.2 MB less for a year of minutes). ``as_ratio``:
+    ``gross`` gets the gross exposure's ratio to the equity instead
+    (:func:`simulator.nb.daily.finite_ratios_nb`'s floats, numpy's inf or NaN where the equity
+    is 0), which is all the exposure metric reads.
+
+    Between two fills the position and cash hold, so each such stretch of bars is one loop
+    without a branch, which vectorises; a stretch with a missing close is walked again,
+    carrying the last close forward."""
     n = closes.shape[0]
     has_flow = cflow.shape[0] == n
     keep_pos = pos.shape[0] == n
@@ -103,7 +110,9 @@ def one_instrument_nb(
     last = np.nan
     j = 0
     holding = 0
-    for t in range(n):
+    bad = 0
+    t = 0
+    while t < n:
         bar_cash = cflow[t] if has_flow else 0.0
         bar_pos = 0.0
         while j < n_fills and int(fills[j, S.F_BAR]) == t:
@@ -114,17 +123,43 @@ def one_instrument_nb(
         total += bar_cash
         running += bar_pos + start if t == 0 else bar_pos
         p = 0.0 if abs(running) < 1e-12 else running
+        # Bars t..end-1 share the position and the cash: up to the next fill, or one bar
+        # where cash flows every bar (funding).
+        end = t + 1 if has_flow or j >= n_fills else int(fills[j, S.F_BAR])
+        end = min(max(end, t + 1), n)
+        cash = cash0 + total
+        missing = 0
+        odd = 0  # values that are not finite: inf - inf and NaN - NaN are NaN, a finite x gives 0
+        for u in range(t, end):  # no branch (as_ratio is taken out of the loop): vectorises
+            c = closes[u]
+            held = 0.0 + p * c  # as the general pass sums it
+            value = cash + held
+            x = abs(held) / value if as_ratio else abs(held)
+            equity[u] = value
+            gross[u] = x
+            missing += c != c
+            odd += (x - x) != 0.0
+        if missing == 0:
+            last = closes[end - 1]
+        else:  # a missing close takes the last one before it (0 before the first)
+            odd = 0
+            for u in range(t, end):
+                c = closes[u]
+                if c == c:
+                    last = c
+                close = last if last == last else 0.0
+                held = 0.0 + p * close
+                value = cash + held
+                x = abs(held) / value if as_ratio else abs(held)
+                equity[u] = value
+                gross[u] = x
+                odd += (x - x) != 0.0
         if keep_pos:
-            pos[t, 0] = p
-        c = closes[t]
-        if c == c:
-            last = c
-        close = last if last == last else 0.0
-        held = 0.0 + p * close  # as the general pass sums it
-        equity[t] = (cash0 + total) + held
-        gross[t] = abs(held)
-        holding += abs(p) > 0
-    return holding
+            pos[t:end, 0] = p
+        holding += (end - t) * (abs(p) > 0)
+        bad += odd
+        t = end
+    return holding, bad
 
 
 @njit(cache=True)
