@@ -181,7 +181,7 @@ def _ohlcv_values(df: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame | None]:
     read from Parquet or built by numpy does), else a copy. Only text columns are parsed
     one by one. The engine never writes to bars; the array is marked writeable only so that
     numba compiles every kernel for one array type."""
-    ohlcv = df[list(OHLCV)]
+    ohlcv = df if tuple(df.columns) == OHLCV else df[list(OHLCV)]  # (a selection: 0.3 ms)
     numeric = all(isinstance(d, np.dtype) and d.kind in "fiu" for d in ohlcv.dtypes)
     if ohlcv.shape[1] == len(OHLCV) and numeric:
         values = np.asfortranarray(ohlcv.to_numpy(dtype=np.float64))
