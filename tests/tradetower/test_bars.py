@@ -3,6 +3,7 @@ row (or the column, or the file) that is wrong."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -361,3 +362,19 @@ def test_a_cube_in_any_layout_is_kept_in_fortran_order_with_the_same_values() ->
     np.testing.assert_array_equal(market.ohlcv, cube)
     with pytest.raises(DataValidationError, match=r"must be \[bars, instruments, 5\]"):
         MarketData(("A",), index, np.ones((4, 5)))
+
+
+def test_market_data_pickles_without_the_callers_frame() -> None:
+    """A Dask scatter pickles the bars: the cube once (not the frame it views as well), and in
+    Fortran order, with closes that view it."""
+    frame = bars(2_000).set_index("timestamp")
+    market = MarketData.coerce(frame, "A")
+    assert market.closes[0, 0] == 100.0
+    blob = pickle.dumps(market)
+    assert len(blob) < market.ohlcv.nbytes + 40_000  # the index's 16 kB and the names
+    back = pickle.loads(blob)
+    assert back.source is None and back.ohlcv.flags.f_contiguous
+    np.testing.assert_array_equal(back.ohlcv, market.ohlcv)
+    np.testing.assert_array_equal(back.closes, market.closes)
+    assert np.shares_memory(back.closes, back.ohlcv)
+    assert back.index.equals(market.index) and back.time_ms.tolist() == market.time_ms.tolist()

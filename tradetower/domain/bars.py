@@ -344,6 +344,14 @@ class MarketData:
                 raise DataValidationError(f"ohlcv must be [bars, instruments, 5], not {cube.shape}")
             object.__setattr__(self, "ohlcv", np.asfortranarray(cube, dtype=np.float64))
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled (a Dask scatter, say) without the caller's frame: the cube travels as its own
+        copy, and the closes are a view of it, rebuilt on first use."""
+        state = dict(vars(self))
+        state["source"] = None
+        state.pop("closes", None)
+        return state
+
     @property
     def n_bars(self) -> int:
         return int(self.ohlcv.shape[0])
