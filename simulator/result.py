@@ -212,7 +212,7 @@ def positions_and_equity(
     Cash and positions change only at fills (and funding), so the curve needs no per-bar work
     inside the event loop. ``log``: :func:`fill_log` of ``st``, when the caller has it.
     ``closes``: ``MarketData.closes`` of the same bars, when the caller has it (one instrument
-    then reads those, not the column of the bar rows).
+    then reads those; else the close column of ``st.ohlcv``, the same values).
     """
     from simulator.nb.curves import one_instrument_nb, positions_equity_nb
 

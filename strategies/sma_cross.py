@@ -92,8 +92,8 @@ def sma_crossings_nb(close: np.ndarray, fast: int, slow: int, out: np.ndarray) -
     3. the crossings: a side that is the opposite of the bar before's.
 
     The one-pass loop this replaced did all three per bar, 1.3 ms for a year of minutes; this
-    takes 0.9 when ``close`` is contiguous (``MarketData.closes``). A column read out of the
-    bar rows streams all five fields, and is memory-bound at about 1.4 ms either way."""
+    takes 0.9 when ``close`` is contiguous (``MarketData.closes``, a view of the bars). A
+    strided column (every field of every bar streamed) is memory-bound at about 1.4 ms."""
     n = close.shape[0]
     both = max(fast, slow)  # bars until both averages are defined
     # buf[both + j]: the running sum through bar base + j; the both before it, the block's past.

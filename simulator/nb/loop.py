@@ -154,13 +154,13 @@ def skip_rows_nb(
     t: int,
     limit: int,
 ) -> int:
-    """:func:`skip_stream_nb` over the one instrument's ``ohlcv`` rows, stopping also at a bar
+    """:func:`skip_stream_nb` over the one instrument's ``ohlcv`` bars, stopping also at a bar
     with a signal when ``signals`` (one column) has rows, and at the first bar that ends after
     ``due`` (the next timer's time; ``NO_TIMER`` for none). Bar ends are read from the next
     bar's time as the walk goes, so the times are in cache when the event stopping it reads
     its own (a cache miss per event otherwise: a quarter of an SMA run's loop). The last bar,
-    whose end is not in ``times``, is left to :func:`is_quiet_nb`. Walked bar by bar: on
-    strided rows a chunked test (gathers) costs more than it saves."""
+    whose end is not in ``times``, is left to :func:`is_quiet_nb`. Walked bar by bar: the
+    signal and time tests stop it too, and between two events the walk is short."""
     last = min(limit, times.shape[0] - 1)
     if signals.shape[0] > 0:
         while (
@@ -183,10 +183,10 @@ def next_signal_nb(st: S.SimState, t: int, last: int) -> int:
     nothing but a signal can wake: nothing rests, no timer is set. Only ``sig_bars`` is read:
     a cursor into it moves to the first entry at or after t (one step a jump, in a run).
 
-    Walking the bar rows instead would cost a year of minutes 1 ms, mostly to bring in the
-    rows the events then read; scanning the codes, 0.5 ms. The rows of the signal after the
-    one returned (its prices, time and code, and the next bar's prices, where its order
-    fills) are prefetched, so they are in cache by the time the loop gets there."""
+    Walking the bars instead would cost a year of minutes 1 ms, mostly to bring in the bars
+    the events then read; scanning the codes, 0.5 ms. What the signal after the one returned
+    reads (its prices, time and code, and the next bar's prices, where its order fills) is
+    prefetched, so it is in cache by the time the loop gets there."""
     if t >= last:
         return t
     bars = st.sig_bars
