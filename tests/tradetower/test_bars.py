@@ -334,6 +334,16 @@ def test_a_float_frame_is_read_in_place_and_later_edits_of_it_never_reach_the_ba
     np.testing.assert_array_equal(clean.to_numpy(), before[:, 0, :])
 
 
+def test_integer_columns_are_converted_to_floats_not_kept_as_given() -> None:
+    frame = bars(5).set_index("timestamp")
+    frame["volume"] = np.arange(5, dtype=np.int64)  # numbers, but not float64: a copy
+    clean = validate_bars(frame)
+    assert list(clean.dtypes) == [np.dtype(np.float64)] * 5
+    np.testing.assert_array_equal(clean["volume"].to_numpy(), np.arange(5, dtype=float))
+    market = MarketData.coerce(frame, "A")
+    assert market.source is None and not np.shares_memory(market.ohlcv, frame["open"].to_numpy())
+
+
 def test_integer_and_text_columns_are_converted_to_floats() -> None:
     frame = bars(5)
     frame["volume"] = np.arange(5, dtype=np.int64)

@@ -178,15 +178,17 @@ def _ohlcv_values(df: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame | None]:
 
     Where the columns are numbers, pandas gives them in that order as one block: a view of the
     caller's memory when their frame holds the five columns together as float64 (a frame
-    read from Parquet or built by numpy does), else a copy. Only text columns are parsed
-    one by one. The engine never writes to bars; the array is marked writeable only so that
-    numba compiles every kernel for one array type."""
+    read from Parquet or built by numpy does), else a copy (other number types: converted,
+    and no frame is returned). Only text columns are parsed one by one. The engine never
+    writes to bars; the array is marked writeable only so that numba compiles every kernel
+    for one array type."""
     ohlcv = df if tuple(df.columns) == OHLCV else df[list(OHLCV)]  # (a selection: 0.3 ms)
-    numeric = all(isinstance(d, np.dtype) and d.kind in "fiu" for d in ohlcv.dtypes)
-    if ohlcv.shape[1] == len(OHLCV) and numeric:
+    dtypes = [d for d in ohlcv.dtypes if isinstance(d, np.dtype) and d.kind in "fiu"]
+    if len(dtypes) == len(OHLCV) == ohlcv.shape[1]:
         values = np.asfortranarray(ohlcv.to_numpy(dtype=np.float64))
         values.flags.writeable = True
-        return values, ohlcv
+        floats = all(d == np.float64 for d in dtypes)  # else values is a converted copy
+        return values, ohlcv if floats else None
     fields = np.empty((len(OHLCV), len(df)))
     for j, col in enumerate(OHLCV):
         series = df[col]
@@ -260,8 +262,8 @@ def _first_failures(
             first[j] = t
     if t > 0 and first[_STEP_CHECK] < 0 and ticks[t] <= ticks[t - 1]:
         first[_STEP_CHECK] = t
-    bad = (h < lo, o > h, o < lo, c > h, c < lo, v < 0)
-    for k in range(6):
+    bad = (h < lo, o > h, o < lo, c > h, c < lo, v < 0)  # as _RELATION_CHECKS
+    for k in range(len(_RELATION_CHECKS)):
         if bad[k] and first[_STEP_CHECK + 1 + k] < 0:
             first[_STEP_CHECK + 1 + k] = t
 
@@ -323,7 +325,7 @@ class MarketData:
     a bar an instrument lacks is NaN and produces no event for it.
 
     The cube is kept in Fortran order: each instrument's field is one contiguous column, as
-    a frame holds it. Validation then copies a frame's columns as they are (no gather into
+    a frame holds it. Validation then reads a frame's float64 columns in place (no gather into
     rows), the closes every indicator reads are a view, and the simulator's scans over lows
     and highs stream two columns instead of every field of every bar. Any other array given
     is copied into that order, so every kernel sees one layout (and is compiled once).
@@ -339,9 +341,9 @@ class MarketData:
 
     def __post_init__(self) -> None:
         cube = self.ohlcv
-        if not (cube.dtype == np.float64 and cube.flags.f_contiguous and cube.ndim == 3):
-            if cube.ndim != 3:
-                raise DataValidationError(f"ohlcv must be [bars, instruments, 5], not {cube.shape}")
+        if cube.ndim != 3:
+            raise DataValidationError(f"ohlcv must be [bars, instruments, 5], not {cube.shape}")
+        if cube.dtype != np.float64 or not cube.flags.f_contiguous:
             object.__setattr__(self, "ohlcv", np.asfortranarray(cube, dtype=np.float64))
 
     def __getstate__(self) -> dict[str, object]:
