@@ -64,6 +64,8 @@ def _f(x: float | np.floating | None) -> float | None:
 
 
 def _utc_index(index: pd.Index) -> pd.DatetimeIndex:
+    if isinstance(index, pd.DatetimeIndex) and index.tz is not None and str(index.tz) == "UTC":
+        return index  # a backtest's (pandas' own conversion costs 0.1 ms a call)
     idx = pd.DatetimeIndex(index)
     return idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
 

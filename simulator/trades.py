@@ -150,7 +150,7 @@ def fills_to_trades(
         _utc_ns(ordered["timestamp"]),
         ordered["bar"].to_numpy(dtype=np.int64),
         mark_prices,
-        mark_time,
+        None if mark_time is None else int(_utc_ns(pd.DatetimeIndex([mark_time]))[0]),
         mark_bar,
     ).frame()
 
@@ -193,7 +193,7 @@ def trade_rows_of_log(
         times,
         bars,
         mark_prices,
-        index[-1] if len(index) else None,
+        int(ticks[-1]) * NS_PER_UNIT[index.unit] if len(index) else None,
         mark_bar,
     )
 
@@ -208,11 +208,12 @@ def _matched(
     times: np.ndarray,
     bars: np.ndarray,
     mark_prices: Mapping[str, float] | None,
-    mark_time: pd.Timestamp | None,
+    mark_ns: int | None,
     mark_bar: int | None,
 ) -> TradeRows:
     """FIFO matching of fills already in time order, one array per column; ``codes`` number
-    the instruments ``symbols`` in order of first appearance."""
+    the instruments ``symbols`` in order of first appearance. Open lots are marked at
+    ``mark_ns`` (UTC epoch nanoseconds; NaT when None)."""
     from simulator.nb.fifo import fifo_match_nb
 
     (
@@ -232,7 +233,7 @@ def _matched(
     ) = fifo_match_nb(codes, sides, qtys, prices, fees, times, bars, len(symbols))
     is_open = np.arange(len(q)) >= n_closed
     if is_open.any():
-        open_ns = _NAT_NS if mark_time is None else int(_utc_ns(pd.DatetimeIndex([mark_time]))[0])
+        open_ns = _NAT_NS if mark_ns is None else mark_ns
         marks = np.full(len(symbols), np.nan)
         for k, name in enumerate(symbols):
             if mark_prices is not None and name in mark_prices:

@@ -10,24 +10,28 @@ from numba import njit
 def day_ends_nb(values: np.ndarray, times: np.ndarray, per_day: int) -> np.ndarray:
     """The positions of the last bar of every UTC day but the last (``times // per_day``
     changes after them), or an array holding -1 when ``values`` has NaN or ``times`` does not
-    rise strictly (the caller then resamples)."""
+    rise strictly (the caller then resamples).
+
+    Both checks count without a branch, which vectorises; on the rising timeline they assure,
+    each day's end is then found by a binary search for the next day's first tick: a few
+    hundred searches for a year of minutes instead of a test per bar."""
     n = values.shape[0]
-    ends = np.empty(max(n - 1, 0), dtype=np.int64)
-    bad = np.full(1, -1, dtype=np.int64)
-    count = 0
-    next_day = 0  # where the current bar's day ends: one division per day, not per bar
+    bad = 0
     for t in range(n):
-        if np.isnan(values[t]):
-            return bad
-        if t > 0:
-            if times[t] <= times[t - 1]:
-                return bad
-            if times[t] >= next_day:  # on a rising timeline: the day number changed
-                ends[count] = t - 1
-                count += 1
-            else:
-                continue
-        next_day = (times[t] // per_day + 1) * per_day
+        bad += values[t] != values[t]
+    for t in range(1, n):
+        bad += times[t] <= times[t - 1]
+    if bad:
+        return np.full(1, -1, dtype=np.int64)
+    ends = np.empty(max(n - 1, 0), dtype=np.int64)
+    count = 0
+    t = 0
+    while t < n:
+        next_day = (times[t] // per_day + 1) * per_day  # the first tick of the next day
+        t += np.searchsorted(times[t:], next_day)
+        if t < n:
+            ends[count] = t - 1
+            count += 1
     return ends[:count]
 
 

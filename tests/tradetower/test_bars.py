@@ -133,6 +133,21 @@ def test_missing_timestamp_names_its_row(tmp_path: Path) -> None:
     assert err.row == 4 and "row 4: timestamp is missing" in str(err)
 
 
+@pytest.mark.parametrize("row", [0, 5, 19])
+@pytest.mark.parametrize("bad_close", [False, True])
+def test_nat_in_a_datetime_column_is_named_before_other_faults(row: int, bad_close: bool) -> None:
+    """NaT is found by the order check's pass (at row 0 by itself), and named before a
+    bad price at an earlier row, as when it was looked for first."""
+    frame = bars()
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    frame.loc[row, "timestamp"] = pd.NaT
+    if bad_close:
+        frame.loc[(row + 3) % len(frame), "close"] = np.nan
+    with pytest.raises(DataValidationError) as info:
+        validate_bars(frame)
+    assert info.value.row == row and f"row {row}: timestamp is missing" in str(info.value)
+
+
 def test_unparseable_timestamp_names_its_row(tmp_path: Path) -> None:
     frame = bars().astype({"timestamp": str})
     frame.loc[6, "timestamp"] = "yesterday-ish"

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from tradetower.domain.epoch import epoch_ms
+from tradetower.domain.epoch import NAT, epoch_ms
 from tradetower.errors import DataValidationError
 
 OHLCV = ("open", "high", "low", "close", "volume")
@@ -109,18 +109,21 @@ class _Checked(NamedTuple):
 
 def _validated(frame: pd.DataFrame) -> _Checked:
     """:func:`validate_bars`, as a :class:`_Checked`."""
-    df = frame.copy(deep=False)
-    df.columns = [str(c).strip().lower() for c in df.columns]
+    names = [str(c).strip().lower() for c in frame.columns]
+    df = frame.copy(deep=False)  # ours: copy-on-write keeps the caller's later edits out of it
+    if names != list(frame.columns):
+        df.columns = names
+    present = set(names)  # (asking a new column Index builds its hash table: 0.2 ms)
     stamps: pd.Series | None = None  # the timestamps: a column (or an alias), else the index
     for name in ("timestamp", "ts", "time", "date", "datetime"):
-        if name in df.columns:
+        if name in present:
             stamps = df[name]
             break
     else:
         if isinstance(df.index, pd.DatetimeIndex):
             # A view of the index, not a frame with it moved into a column (a copy).
             stamps = pd.Series(df.index, name="timestamp", copy=False)
-    missing = [c for c in OHLCV if c not in df.columns]
+    missing = [c for c in OHLCV if c not in present]
     if stamps is None or missing:
         absent = (["timestamp"] if stamps is None else []) + missing
         raise DataValidationError(
@@ -143,13 +146,15 @@ def _validated(frame: pd.DataFrame) -> _Checked:
         raise DataValidationError(
             f"timestamp column cannot be parsed ({exc})", column="timestamp"
         ) from None
-    if index.hasnans:  # cached on the index, which the bar times read again
-        r = int(np.flatnonzero(pd.isna(index))[0])
-        raise DataValidationError(_row_msg(r, "timestamp is missing"), row=r)
     values, source = _ohlcv_values(df)
     ticks = np.ascontiguousarray(index.asi8)  # its own unit: order and equality need no other
     o, h, lo, c, v = (values[:, j] for j in range(5))
     first = _checked_nb(o, h, lo, c, v, ticks)
+    # NaT is the smallest tick, so one anywhere also fails the order check (at row 0 it is
+    # looked for by itself): only a frame that fails some check pays for a NaT search.
+    if first.max() >= 0 and index.hasnans:
+        r = int(np.flatnonzero(pd.isna(index))[0])
+        raise DataValidationError(_row_msg(r, "timestamp is missing"), row=r)
     for j, col in enumerate(OHLCV):
         if first[j] >= 0:
             r = int(first[j])
@@ -219,9 +224,9 @@ def _checked_nb(
     ticks: np.ndarray,
 ) -> np.ndarray:
     """The first row failing each check (-1 where none does): a non-finite value in each of
-    the five columns; a timestamp not after the one before; then, in order, high < low, open
-    above high, open below low, close above high, close below low, negative volume. The
-    caller reports the first check that failed, at its first row.
+    the five columns; a timestamp not after the one before (or NaT at row 0); then, in order,
+    high < low, open above high, open below low, close above high, close below low, negative
+    volume. The caller reports the first check that failed, at its first row.
 
     A first pass counts the bad rows without a branch, which vectorises (a year of minutes in
     about 0.8 ms, the speed of reading the columns); only bars with a bad row take a second."""
@@ -239,6 +244,8 @@ def _checked_nb(
         n_bad += bad | (v < 0)
     for t in range(1, n):
         n_bad += ticks[t] <= ticks[t - 1]
+    if n > 0:
+        n_bad += ticks[0] == NAT
     if n_bad > 0:
         for t in range(n):
             _first_failures(first, t, opens[t], highs[t], lows[t], closes[t], volumes[t], ticks)
@@ -260,7 +267,7 @@ def _first_failures(
     for j in range(5):
         if first[j] < 0 and not np.isfinite(row[j]):
             first[j] = t
-    if t > 0 and first[_STEP_CHECK] < 0 and ticks[t] <= ticks[t - 1]:
+    if first[_STEP_CHECK] < 0 and (ticks[t] <= ticks[t - 1] if t > 0 else ticks[0] == NAT):
         first[_STEP_CHECK] = t
     bad = (h < lo, o > h, o < lo, c > h, c < lo, v < 0)  # as _RELATION_CHECKS
     for k in range(len(_RELATION_CHECKS)):
