@@ -36,7 +36,7 @@ from tradetower.errors import ConfigError, DataValidationError
 from tradetower.strategy import KernelStrategy, Strategy
 
 # Venue-state fields rebuilt from the data on resume (everything else is saved).
-_INPUTS = ("ohlcv", "time_ms", "funding", "signals", "sig_bars", "lows", "highs")
+_INPUTS = ("ohlcv", "times", "time_scale", "funding", "signals", "sig_bars", "lows", "highs")
 FORMAT = "tradetower-checkpoint/1"
 # Each log and the counter of the rows it uses.
 _LOG_COUNTERS = (
@@ -269,7 +269,7 @@ def _drive_until(run: PreparedRun, mode: Mode, bar: int) -> None:
         # The first rows of the Fortran-order cube are no longer one block: copied (once a
         # pause), so that the loop gets the one array layout it is compiled for.
         ohlcv=np.asfortranarray(full.ohlcv[:bar]),
-        time_ms=full.time_ms[:bar],
+        times=full.times[:bar],
         funding=full.funding[:bar] if full.funding.shape[0] else full.funding,
         signals=full.signals[:bar] if full.signals.shape[0] else full.signals,
         lows=full.lows[:bar] if full.lows.shape[0] else full.lows,
@@ -279,7 +279,7 @@ def _drive_until(run: PreparedRun, mode: Mode, bar: int) -> None:
     grown = run.driver.state
     run.driver.state = grown._replace(
         ohlcv=full.ohlcv,
-        time_ms=full.time_ms,
+        times=full.times,
         funding=full.funding,
         signals=full.signals,
         lows=full.lows,

@@ -189,8 +189,9 @@ class SimContext:
     @property
     def now_ms(self) -> int:
         st = self._d.state
-        t = min(int(st.counters[S.C_BAR]), st.time_ms.shape[0] - 1)
-        return int(st.time_ms[t])
+        t = min(int(st.counters[S.C_BAR]), st.times.shape[0] - 1)
+        mul, div = (int(x) for x in st.time_scale)
+        return int(st.times[t]) * mul // div
 
     @property
     def bar_index(self) -> int:
@@ -268,7 +269,7 @@ class Driver:
         """Deliver on_stop, carry out its actions, then cancel what rests and maybe close out."""
         self.event[:] = 0.0
         self.event[K.E_TYPE] = K.EV_STOP
-        self.event[K.E_BAR] = self.state.time_ms.shape[0] - 1
+        self.event[K.E_BAR] = self.state.times.shape[0] - 1
         self.n_actions = 0
         self._dispatch()
         if self.n_actions:

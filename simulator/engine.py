@@ -287,7 +287,7 @@ def prepare_run(
     sig_bars = None if signals is None else signal_bars_nb(signals)
     state = S.allocate(
         market.ohlcv,
-        market.time_ms,
+        market.ticks,
         instrument_table(instruments),
         sim_params(cfg, strategy.wants_bars, kill_bar),
         funding=_funding(funding, market),
@@ -295,6 +295,7 @@ def prepare_run(
         capacity=_log_rows(cfg.capacity, sig_bars),
         streams=market.built_streams(),
         sig_bars=sig_bars,
+        time_scale=market.tick_scale,
     )
     initial_pos = _holdings(holdings, market)
     state.pos[:, S.PS_QTY] = initial_pos

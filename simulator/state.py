@@ -173,7 +173,8 @@ NO_TIMER = np.iinfo(np.int64).max
 
 class SimState(NamedTuple):
     ohlcv: np.ndarray  # f8[n, k, 5], Fortran order (tradetower.domain.bars.MarketData)
-    time_ms: np.ndarray  # i8[n]
+    times: np.ndarray  # i8[n]: epoch integers in the data's own unit (simulator.nb.times)
+    time_scale: np.ndarray  # i8[2]: (mul, div), a bar's epoch ms being times[t] * mul // div
     inst: np.ndarray  # f8[k, N_INST]
     funding: np.ndarray  # f8[n, k] or f8[0, k]
     signals: np.ndarray  # i8[n, k] or i8[0, k]
@@ -203,7 +204,7 @@ class SimState(NamedTuple):
 
 def allocate(
     ohlcv: np.ndarray,
-    time_ms: np.ndarray,
+    times: np.ndarray,
     inst: np.ndarray,
     params: np.ndarray,
     funding: np.ndarray | None = None,
@@ -211,8 +212,13 @@ def allocate(
     capacity: int = 1024,
     streams: tuple[np.ndarray, np.ndarray] | None = None,
     sig_bars: np.ndarray | None = None,
+    time_scale: tuple[int, int] = (1, 1),
 ) -> SimState:
     """A fresh venue state over the given bars (see :func:`simulator.nb.alloc.allocate_nb`).
+
+    ``times``: the bars' epoch integers, in milliseconds unless ``time_scale`` says otherwise:
+    ``(mul, div)`` such that a bar's milliseconds are ``times[t] * mul // div``
+    (``MarketData.ticks`` and ``MarketData.tick_scale``).
 
     ``sig_bars``: :func:`simulator.nb.signal_bars.signal_bars_nb` of ``signals``, when the
     caller has it already (the engine sizes the logs from it); else found here.
@@ -237,7 +243,8 @@ def allocate(
         sig_bars = signal_bars_nb(signals)
     state: SimState = allocate_nb(
         np.asfortranarray(ohlcv, dtype=np.float64),  # MarketData's layout: one compile
-        np.ascontiguousarray(time_ms, dtype=np.int64),
+        np.ascontiguousarray(times, dtype=np.int64),
+        np.array(time_scale, dtype=np.int64),
         np.ascontiguousarray(inst, dtype=np.float64),
         np.ascontiguousarray(params, dtype=np.float64),
         np.ascontiguousarray(funding, dtype=np.float64),

@@ -1844,7 +1844,7 @@ class Dca(BotStrategy):
         valid = close[~np.isnan(close)]
         self._first_close = float(valid[0]) if valid.size else math.nan
         self._last_close = float(valid[-1]) if valid.size else math.nan
-        self._end_ms = int(data.time_ms[-1]) if data.n_bars else 0
+        self._end_ms = data.bar_time_ms(-1) if data.n_bars else 0
         self._params = None
         return state
 

@@ -927,7 +927,7 @@ class Loop(BotStrategy):
 
     def initial_state(self, data: MarketData) -> np.ndarray:
         state = H.new_state(state_size(self.config.order_count))
-        state[F_DATA_END] = float(data.time_ms[-1]) if data.n_bars else 0.0
+        state[F_DATA_END] = float(data.bar_time_ms(-1)) if data.n_bars else 0.0
         return state
 
     def signals(self, data: MarketData) -> np.ndarray | None:

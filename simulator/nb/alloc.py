@@ -36,18 +36,21 @@ def min_log_rows_nb(max_actions: int) -> int:
 
 
 @njit(cache=True)
-def risk_log_rows_nb(time_ms: np.ndarray) -> int:
+def risk_log_rows_nb(times: np.ndarray, time_scale: np.ndarray) -> int:
     """Rows the risk log needs: a daily pause and resume for every UTC day, plus room."""
-    if time_ms.shape[0] == 0:
+    if times.shape[0] == 0:
         return 8
-    days = (time_ms[time_ms.shape[0] - 1] - time_ms[0]) // int(R.DAY_MS) + 2
+    first = times[0] * time_scale[0] // time_scale[1]
+    last = times[times.shape[0] - 1] * time_scale[0] // time_scale[1]
+    days = (last - first) // int(R.DAY_MS) + 2
     return int(2 * days + 8)
 
 
 @njit(cache=True)
 def allocate_nb(
     ohlcv: np.ndarray,
-    time_ms: np.ndarray,
+    times: np.ndarray,
+    time_scale: np.ndarray,
     inst: np.ndarray,
     params: np.ndarray,
     funding: np.ndarray,
@@ -64,7 +67,8 @@ def allocate_nb(
     capacity = max(capacity, floor)
     st = S.SimState(
         ohlcv,
-        time_ms,
+        times,
+        time_scale,
         inst,
         funding,
         signals,
@@ -86,7 +90,7 @@ def allocate_nb(
         np.empty(S.N_COUNTERS, dtype=np.int64),
         np.empty(R.RT_RING + max(int(params[S.P_RISK_RATE]), 0)),
         np.empty(R.N_MONITOR),
-        np.empty((risk_log_rows_nb(time_ms), S.N_RISK_LOG)),
+        np.empty((risk_log_rows_nb(times, time_scale), S.N_RISK_LOG)),
         lows,
         highs,
     )
@@ -179,7 +183,8 @@ def grow_nb(st: S.SimState) -> S.SimState:
         pending[:tail] = st.pending[:tail]  # copying the rest would touch pages never read
     return S.SimState(
         st.ohlcv,
-        st.time_ms,
+        st.times,
+        st.time_scale,
         st.inst,
         st.funding,
         st.signals,

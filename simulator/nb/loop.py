@@ -38,6 +38,7 @@ from simulator.nb.path import (
     trail_hit_nb,
 )
 from simulator.nb.prefetch import prefetch_row
+from simulator.nb.times import bar_ms_nb, ticks_upto_ms_nb
 from tradetower import kernel_abi as K
 from tradetower import risk_nb as R
 from tradetower.bots import codes as C
@@ -46,12 +47,12 @@ from tradetower.jit_options import kernel_jit, kernel_jit_inline
 
 @kernel_jit_inline
 def bar_end_ms_nb(st: S.SimState, t: int) -> int:
-    n = st.time_ms.shape[0]
+    n = st.times.shape[0]
     if t + 1 < n:
-        return st.time_ms[t + 1]
+        return bar_ms_nb(st, t + 1)
     if n > 1:
-        return st.time_ms[t] + (st.time_ms[t] - st.time_ms[t - 1])
-    return st.time_ms[t] + 1
+        return bar_ms_nb(st, t) + (bar_ms_nb(st, t) - bar_ms_nb(st, t - 1))
+    return bar_ms_nb(st, t) + 1
 
 
 @kernel_jit_inline
@@ -148,7 +149,7 @@ def skip_rows_nb(
     ohlcv: np.ndarray,
     signals: np.ndarray,
     times: np.ndarray,
-    due: int,
+    due_tick: int,
     lo: float,
     hi: float,
     t: int,
@@ -156,11 +157,14 @@ def skip_rows_nb(
 ) -> int:
     """:func:`skip_stream_nb` over the one instrument's ``ohlcv`` bars, stopping also at a bar
     with a signal when ``signals`` (one column) has rows, and at the first bar that ends after
-    ``due`` (the next timer's time; ``NO_TIMER`` for none). Bar ends are read from the next
-    bar's time as the walk goes, so the times are in cache when the event stopping it reads
-    its own (a cache miss per event otherwise: a quarter of an SMA run's loop). The last bar,
-    whose end is not in ``times``, is left to :func:`is_quiet_nb`. Walked bar by bar: the
-    signal and time tests stop it too, and between two events the walk is short."""
+    the next timer's time (``due_tick``: the last tick at or before it,
+    :func:`simulator.nb.times.ticks_upto_ms_nb`; int64's largest for no timer). Bar ends are
+    read from the next bar's time as the walk goes, so the times are in cache when the event
+    stopping it reads its own (a cache miss per event otherwise: a quarter of an SMA run's
+    loop); without a timer the times are not read, and :func:`prefetch_event_bar_nb` asks for
+    the stopping bar's. The last bar, whose end is not in ``times``, is left to
+    :func:`is_quiet_nb`. Walked bar by bar: the signal and time tests stop it too, and between
+    two events the walk is short."""
     last = min(limit, times.shape[0] - 1)
     if signals.shape[0] > 0:
         while (
@@ -168,15 +172,15 @@ def skip_rows_nb(
             and ohlcv[t, 0, 2] > lo
             and ohlcv[t, 0, 1] < hi
             and signals[t, 0] == 0
-            and times[t + 1] <= due
+            and times[t + 1] <= due_tick
         ):
             t += 1
         return t
-    if due == S.NO_TIMER:
+    if due_tick == S.NO_TIMER:
         while t < last and ohlcv[t, 0, 2] > lo and ohlcv[t, 0, 1] < hi:
             t += 1
         return t
-    while t < last and ohlcv[t, 0, 2] > lo and ohlcv[t, 0, 1] < hi and times[t + 1] <= due:
+    while t < last and ohlcv[t, 0, 2] > lo and ohlcv[t, 0, 1] < hi and times[t + 1] <= due_tick:
         t += 1
     return t
 
@@ -210,7 +214,7 @@ def next_signal_nb(st: S.SimState, t: int, last: int) -> int:
         # line of a column holds eight bars, so one prefetch a field nearly always covers both)
         for k in range(4):
             prefetch_row(st.ohlcv[:, 0, k], after + 1)
-        prefetch_row(st.time_ms, after)
+        prefetch_row(st.times, after)
         prefetch_row(st.signals, after)  # its code: nothing else reads the codes now
     return nxt
 
@@ -222,7 +226,7 @@ def prefetch_event_bar_nb(st: S.SimState, t: int) -> None:
     cache misses overlap instead of stalling the event one after another."""
     prefetch_row(st.ohlcv[:, 0, 0], t)
     prefetch_row(st.ohlcv[:, 0, 3], t)
-    prefetch_row(st.time_ms, t)
+    prefetch_row(st.times, t)
 
 
 @kernel_jit_inline
@@ -231,7 +235,7 @@ def skip_quiet_nb(st: S.SimState, t: int) -> int:
     that check must be made (a timer's or the start's bar). One tight pass over the bars: the
     state cannot change while bars are skipped, so everything but the prices is read once."""
     c = st.counters
-    n = st.time_ms.shape[0]
+    n = st.times.shape[0]
     if c[S.C_N_MARKET] > 0 or c[S.C_N_TRAIL] > 0 or st.params[S.P_WANTS_BARS] > 0:
         return t
     if risk_watch_nb(st):
@@ -256,13 +260,14 @@ def skip_quiet_nb(st: S.SimState, t: int) -> int:
         if signals and due == S.NO_TIMER and lo == -np.inf and hi == np.inf:
             return next_signal_nb(st, t, min(limit, n - 1))
         sig = st.signals if signals else st.signals[:0]
-        stop = skip_rows_nb(st.ohlcv, sig, st.time_ms, due, lo, hi, t, limit)
+        stop = skip_rows_nb(st.ohlcv, sig, st.times, ticks_upto_ms_nb(st, due), lo, hi, t, limit)
         if stop != t:
             prefetch_event_bar_nb(st, stop)
         return stop
     if due != S.NO_TIMER:
         # Bars before the one holding the due time end at or before it.
-        limit = min(limit, max(int(np.searchsorted(st.time_ms, due, side="right")) - 1, 0))
+        last_tick = ticks_upto_ms_nb(st, due)
+        limit = min(limit, max(int(np.searchsorted(st.times, last_tick, side="right")) - 1, 0))
     if k == 1 and not funding:
         # The float32 streams of a sweep: a quarter of the traffic.
         return skip_stream_nb(st.lows, st.highs, st.bounds[0, 0], st.bounds[0, 1], t, limit)
@@ -496,7 +501,7 @@ def log_risk_nb(st: S.SimState, t: int, rule: int, code: int, value: float) -> N
     if row < st.risk_log.shape[0]:
         log = st.risk_log[row]
         log[S.RL_BAR] = t
-        log[S.RL_TIME] = st.time_ms[t]
+        log[S.RL_TIME] = bar_ms_nb(st, t)
         log[S.RL_RULE] = rule
         log[S.RL_COMMAND] = code
         log[S.RL_VALUE] = value
@@ -535,7 +540,7 @@ def risk_command_nb(st: S.SimState, t: int, ev: np.ndarray) -> int:
         return K.EV_NONE
     log_risk_nb(st, t, rule, code, value)
     if code == C.CMD_KILL:
-        st.counters[S.C_FLATTEN_BAR] = min(t + 1, st.time_ms.shape[0] - 1) + 1
+        st.counters[S.C_FLATTEN_BAR] = min(t + 1, st.times.shape[0] - 1) + 1
     write_event_nb(
         st, ev, K.EV_SIGNAL, 0, -1.0, 0.0, st.pos[0, S.PS_MARK], 0.0, 0.0, float(code), 0.0, 0.0
     )
@@ -561,7 +566,7 @@ def next_event_inline_nb(st: S.SimState, ev: np.ndarray) -> int:
             c[S.C_PEND_HEAD] = 0
             c[S.C_PEND_TAIL] = 0
         return int(ev[K.E_TYPE])
-    n = st.time_ms.shape[0]
+    n = st.times.shape[0]
     start_bar = int(st.params[S.P_START_BAR])
     while True:
         t = c[S.C_BAR]
@@ -688,7 +693,7 @@ def next_event_inline_nb(st: S.SimState, ev: np.ndarray) -> int:
             if c[S.C_STARTED] != 0 and (risk_watch_nb(st) or kill_pending_nb(st)):
                 R.observe_nb(
                     st.monitor,
-                    float(st.time_ms[t]),
+                    float(bar_ms_nb(st, t)),
                     equity_nb(st),
                     p[S.P_RISK_DRAWDOWN],
                     p[S.P_RISK_DAILY_LOSS],
@@ -726,7 +731,7 @@ def step_nb(st: S.SimState, actions: np.ndarray, n_actions: int, ev: np.ndarray)
 def finish_nb(st: S.SimState, close_positions: bool) -> None:
     """After the last bar: cancel what rests and, if asked, close every position at the last
     known close with the taker fee (PLATFORM.md §4 ``closeAtEnd``)."""
-    n = st.time_ms.shape[0]
+    n = st.times.shape[0]
     st.counters[S.C_BAR] = n - 1
     while st.counters[S.C_N_ACTIVE] > 0:
         cancel_order_nb(st, st.active[0], K.R_END, False)

@@ -4,6 +4,7 @@ import numpy as np
 
 from simulator import state as S
 from simulator.nb.rounding import floor_qty_nb, round_price_nb
+from simulator.nb.times import bar_ms_nb
 from tradetower import kernel_abi as K
 from tradetower import risk_nb as R
 from tradetower.jit_options import kernel_jit, kernel_jit_inline
@@ -35,7 +36,7 @@ def write_event_nb(
     tag: float,
 ) -> None:
     t = st.counters[S.C_BAR]
-    n = st.time_ms.shape[0]
+    n = st.times.shape[0]
     tc = min(max(t, 0), n - 1)
     ev[:] = 0.0
     ev[K.E_TYPE] = etype
@@ -49,7 +50,7 @@ def write_event_nb(
     ev[K.E_CODE] = code
     ev[K.E_REMAINING] = remaining
     ev[K.E_TAG] = tag
-    ev[K.E_TIME] = st.time_ms[tc]
+    ev[K.E_TIME] = bar_ms_nb(st, tc)
     if i >= 0:
         ev[K.E_MARK] = st.pos[i, S.PS_MARK]
         ev[K.E_POS_QTY] = st.pos[i, S.PS_QTY]
@@ -250,8 +251,8 @@ def risk_gate_nb(
 @kernel_jit_inline
 def order_time_nb(st: S.SimState) -> float:
     """The current bar's time (epoch ms), also after the data ended."""
-    n = st.time_ms.shape[0]
-    return float(st.time_ms[min(max(st.counters[S.C_BAR], 0), n - 1)])
+    n = st.times.shape[0]
+    return float(bar_ms_nb(st, min(max(st.counters[S.C_BAR], 0), n - 1)))
 
 
 @kernel_jit_inline

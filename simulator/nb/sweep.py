@@ -244,6 +244,7 @@ def fresh_nb(
     return allocate_nb(
         ohlcv,
         time_ms,
+        np.ones(2, dtype=np.int64),  # a sweep's bar times are milliseconds already
         inst,
         simparams,
         np.zeros((0, k)),

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from tradetower.domain.epoch import NAT, epoch_ms
+from tradetower.domain.epoch import NAT, NS_PER_UNIT, epoch_ms
 from tradetower.errors import DataValidationError
 
 OHLCV = ("open", "high", "low", "close", "volume")
@@ -431,8 +431,29 @@ class MarketData:
 
     @cached_property
     def time_ms(self) -> np.ndarray:
-        """Bar times in epoch milliseconds (computed once)."""
+        """Bar times in epoch milliseconds (computed once). The simulator reads :attr:`ticks`
+        instead: converting a year of minutes costs about 0.8 ms."""
         return epoch_ms(self.index)
+
+    @property
+    def ticks(self) -> np.ndarray:
+        """Bar times as the index holds them: epoch integers in its unit (a view, no copy),
+        converted to milliseconds by :attr:`tick_scale`."""
+        return np.asarray(self.index.asi8, dtype=np.int64)
+
+    @property
+    def tick_scale(self) -> tuple[int, int]:
+        """``(mul, div)``: a bar's epoch milliseconds are ``ticks[t] * mul // div`` (the floor
+        division pandas takes to a coarser unit)."""
+        per_ms = NS_PER_UNIT["ms"]
+        ns = NS_PER_UNIT[self.index.unit]
+        return (ns // per_ms, 1) if ns >= per_ms else (1, per_ms // ns)
+
+    def bar_time_ms(self, t: int) -> int:
+        """Bar t's time in epoch milliseconds (negative t counts from the end), without
+        converting the whole timeline."""
+        mul, div = self.tick_scale
+        return int(self.ticks[t]) * mul // div
 
     @classmethod
     def from_frames(cls, frames: Mapping[str, pd.DataFrame]) -> MarketData:
