@@ -358,6 +358,7 @@ def build_result(
         first_open=first_open,
         last_close=marks[symbols[0]],
         exposure_ratios=curve.exposure_ratios,
+        curve_checked=market.rising and curve.finite,
     )
     metrics["funding_paid"] = float(-st.account[S.AC_FUNDING])
     metrics["slippage_cost"] = float(st.account[S.AC_SLIPPAGE])

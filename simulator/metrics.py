@@ -105,10 +105,13 @@ def _ticks(equity: pd.Series) -> Ticks:
     return np.asarray(idx.asi8, dtype=np.int64), NS_PER_UNIT[idx.unit]
 
 
-def daily_return_values(equity: pd.Series, ticks: Ticks | None = None) -> np.ndarray:
+def daily_return_values(
+    equity: pd.Series, ticks: Ticks | None = None, *, checked: bool = False
+) -> np.ndarray:
     """``daily_returns(equity).to_numpy()`` without pandas' resampling when the index is a
     rising timeline and the equity has no NaN (a backtest's curve): the last value of each UTC
-    day with bars is where the day number changes. Anything else takes :func:`daily_returns`."""
+    day with bars is where the day number changes. Anything else takes :func:`daily_returns`.
+    ``checked``: the caller knows both already (see :func:`compute_metrics`)."""
     values = equity.to_numpy(dtype=np.float64)
     if len(values) == 0:
         return daily_returns(equity).to_numpy(dtype=np.float64)
@@ -117,7 +120,10 @@ def daily_return_values(equity: pd.Series, ticks: Ticks | None = None) -> np.nda
 
     # the last bar of every day but the last; [-1] for NaN values or a timeline not rising
     ends = day_ends_nb(
-        np.ascontiguousarray(values), np.ascontiguousarray(times), _DAY_NS // ns_per_tick
+        np.ascontiguousarray(values),
+        np.ascontiguousarray(times),
+        _DAY_NS // ns_per_tick,
+        checked,
     )
     if len(ends) and ends[0] < 0:
         return daily_returns(equity).to_numpy(dtype=np.float64)
@@ -278,6 +284,7 @@ def compute_metrics(
     last_close: float | None = None,
     gross_exposure: np.ndarray | None = None,
     exposure_ratios: np.ndarray | None = None,
+    curve_checked: bool = False,
 ) -> dict[str, MetricValue]:
     """All summary metrics of one backtest as a JSON-ready dict (see the module docstring).
 
@@ -286,7 +293,9 @@ def compute_metrics(
     frame is built from); ``in_position`` is a bool per bar, or how many bars held a position;
     ``gross_exposure`` (optional) the gross position value per bar, aligned with ``equity``,
     or ``exposure_ratios`` its finite ratios to the equity, in bar order, when the caller has
-    them (``simulator.result.curve_of``).
+    them (``simulator.result.curve_of``). ``curve_checked``: the caller knows that the equity
+    holds no NaN and that its index rises strictly (a backtest over validated bars whose curve
+    pass met no NaN), so the daily returns need not check either.
     """
     if len(equity) == 0:
         raise ValueError("equity is empty")
@@ -297,7 +306,7 @@ def compute_metrics(
     rf_p = risk_free / p
 
     ticks = _ticks(equity)  # once, for the daily returns and the drawdown
-    r = daily_return_values(equity, ticks)
+    r = daily_return_values(equity, ticks, checked=curve_checked)
     n_r = len(r)
     mean_r = float(r.mean()) if n_r else None
     std_r = float(r.std(ddof=1)) if n_r >= 2 else None

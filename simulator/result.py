@@ -155,6 +155,8 @@ class Curve:
     bars_in_position: int
     exposure_ratios: np.ndarray
     positions: np.ndarray | None
+    finite: bool
+    """Every bar's ratio was finite: the equity holds no NaN (and no zero)."""
 
 
 def curve_of(
@@ -174,7 +176,8 @@ def curve_of(
         positions, equity, gross, in_pos = positions_and_equity(st, cash0, initial_pos, log, closes)
         gross = np.ascontiguousarray(gross)
         ratios = finite_ratios_into_nb(gross, equity, gross)  # in place: gross is not kept
-        return Curve(equity, int(np.count_nonzero(in_pos)), ratios, positions)
+        finite = len(ratios) == len(equity)
+        return Curve(equity, int(np.count_nonzero(in_pos)), ratios, positions, finite)
     n = closes.shape[1]
     equity = np.empty(n)  # numpy's allocation: huge pages (see positions_and_equity)
     ratios = np.empty(n)
@@ -184,7 +187,7 @@ def curve_of(
     )
     if odd:  # an equity of 0 (or a missing one) leaves its ratio out, as in the general pass
         ratios = ratios[np.isfinite(ratios)]
-    return Curve(equity, int(holding), ratios, None)
+    return Curve(equity, int(holding), ratios, None, not odd)
 
 
 def positions_of_log(log: np.ndarray, n: int, start: float) -> np.ndarray:

@@ -81,7 +81,9 @@ def rolling_folds(n_bars: int, train: int, test: int, step: int | None = None) -
 
 
 def bars_slice(market: MarketData, start: int, end: int) -> MarketData:
-    return MarketData(market.symbols, market.index[start:end], market.ohlcv[start:end])
+    return MarketData(
+        market.symbols, market.index[start:end], market.ohlcv[start:end], rising=market.rising
+    )
 
 
 def walk_forward(

@@ -117,6 +117,7 @@ def test_the_kept_exposure_ratios_leave_out_a_zero_equity() -> None:
     np.testing.assert_array_equal(curve.equity, [0.0, -50.0, -50.0])
     np.testing.assert_array_equal(curve.exposure_ratios, [-1.0, -1.0])
     assert curve.bars_in_position == 3
+    assert not curve.finite  # so the metrics check the equity for NaN themselves
     _, equity, gross, _ = positions_and_equity(state, -100.0, np.array([1.0]))  # type: ignore[arg-type]
     with np.errstate(divide="ignore"):
         ratio = np.abs(gross) / equity

@@ -44,6 +44,8 @@ def test_equal_to_the_resampled_returns(
     equity = pd.Series(values, index=index)
     expected = daily_returns(equity).to_numpy(dtype=np.float64)
     np.testing.assert_array_equal(daily_return_values(equity), expected)
+    # a rising timeline without NaN: what a caller that knows it may skip the checks for
+    np.testing.assert_array_equal(daily_return_values(equity, checked=True), expected)
     for unit in ("s", "ms", "us", "ns"):  # day numbers are taken in the index's own unit
         in_unit = pd.Series(values, index=pd.DatetimeIndex(index).as_unit(unit))
         np.testing.assert_array_equal(daily_return_values(in_unit), expected)
@@ -55,3 +57,23 @@ def test_unsorted_or_missing_values_fall_back_to_resampling() -> None:
     np.testing.assert_array_equal(daily_return_values(equity), daily_returns(equity).to_numpy())
     gappy = pd.Series([100.0, np.nan, 121.0], index=index.sort_values())
     np.testing.assert_array_equal(daily_return_values(gappy), daily_returns(gappy).to_numpy())
+
+
+def test_a_backtest_checks_its_curve_only_when_its_bars_were_not_validated() -> None:
+    """Validated bars (and slices of them) say their timeline rises, and a run over them skips
+    that check; bars given as a bare MarketData do not, and are checked: same metrics."""
+    from conftest import random_walk
+
+    from simulator import backtest
+    from simulator.research.walkforward import bars_slice
+    from strategies import SmaCross
+    from tradetower.domain.bars import MarketData
+
+    frame = random_walk(4 * 1440, seed=5)
+    validated = MarketData.coerce(frame)
+    bare = MarketData(validated.symbols, validated.index, validated.ohlcv)
+    assert validated.rising and not bare.rising
+    assert bars_slice(validated, 10, 200).rising
+    runs = [backtest(SmaCross(fast=10, slow=50), m, cash=10_000.0) for m in (validated, bare)]
+    a, b = ({k: v for k, v in r.metrics.items() if k != "elapsed_ms"} for r in runs)
+    assert a == b and a["n_return_days"] >= 3

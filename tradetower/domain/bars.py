@@ -345,6 +345,9 @@ class MarketData:
     """The caller's frame (a copy-on-write view of it) whose memory ``ohlcv`` reads, if any:
     kept so that pandas copies that frame before the caller edits it, and ``ohlcv`` stays the
     bars that were validated."""
+    rising: bool = field(default=False, compare=False)
+    """The index is known to rise strictly (validated bars, or a slice of them): a run's
+    metrics then need not check it again. False for an index given as is."""
 
     def __post_init__(self) -> None:
         cube = self.ohlcv
@@ -463,7 +466,9 @@ class MarketData:
             # One instrument: its validated array is the cube, no re-indexing or copying.
             sym, only = next(iter(frames.items()))
             checked = _validated(only)
-            return cls((sym,), checked.times, checked.values[:, None, :], source=checked.source)
+            return cls(
+                (sym,), checked.times, checked.values[:, None, :], checked.source, rising=True
+            )
         clean = {sym: validate_bars(f) for sym, f in frames.items()}
         index = clean[next(iter(clean))].index
         for f in clean.values():
@@ -471,7 +476,8 @@ class MarketData:
         cube = np.full((len(index), len(clean), len(OHLCV)), np.nan, order="F")
         for i, f in enumerate(clean.values()):
             cube[:, i, :] = f.reindex(index).to_numpy(dtype="float64")
-        return cls(tuple(clean), pd.DatetimeIndex(index, name="timestamp"), cube)
+        # a union of validated indexes: sorted, without duplicates
+        return cls(tuple(clean), pd.DatetimeIndex(index, name="timestamp"), cube, rising=True)
 
     @classmethod
     def coerce(cls, data: object, symbol: str = "ASSET") -> MarketData:

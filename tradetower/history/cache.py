@@ -278,7 +278,7 @@ class HistoryCache:
         cube = np.empty((ts.size, 1, len(OHLCV)), order="F")  # MarketData's layout
         for k, col in enumerate(OHLCV):
             cube[:, 0, k] = columns[col]
-        return MarketData((symbol,), _utc_index(ts), cube)
+        return MarketData((symbol,), _utc_index(ts), cube, rising=True)
 
     def _load_columns(
         self,
