@@ -107,6 +107,7 @@ def sweep(
     kernel = type(strategies[0]).kernel
     wanted = type(strategies[0]).event_mask()
     lows, highs, close_px = market.streams
+    time_scale = np.array(market.tick_scale, dtype=np.int64)
     started = time.perf_counter()
     if parallel:
         import numba
@@ -117,7 +118,8 @@ def sweep(
         try:
             sweep_nb(
                 market.ohlcv,
-                market.time_ms,
+                market.ticks,
+                time_scale,
                 inst,
                 simp,
                 kernel,
@@ -142,7 +144,8 @@ def sweep(
             try:
                 run_one_nb(
                     market.ohlcv,
-                    market.time_ms,
+                    market.ticks,
+                    time_scale,
                     inst,
                     simp,
                     kernel,

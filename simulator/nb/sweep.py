@@ -233,7 +233,8 @@ def run_into_nb(
 @njit(cache=True)
 def fresh_nb(
     ohlcv: np.ndarray,
-    time_ms: np.ndarray,
+    times: np.ndarray,
+    time_scale: np.ndarray,
     inst: np.ndarray,
     simparams: np.ndarray,
     capacity: int,
@@ -243,8 +244,8 @@ def fresh_nb(
     k = ohlcv.shape[1]
     return allocate_nb(
         ohlcv,
-        time_ms,
-        np.ones(2, dtype=np.int64),  # a sweep's bar times are milliseconds already
+        times,
+        time_scale,
         inst,
         simparams,
         np.zeros((0, k)),
@@ -259,7 +260,8 @@ def fresh_nb(
 @njit(cache=True)
 def run_one_nb(
     ohlcv: np.ndarray,
-    time_ms: np.ndarray,
+    times: np.ndarray,
+    time_scale: np.ndarray,
     inst: np.ndarray,
     simparams: np.ndarray,
     kernel: Any,
@@ -274,8 +276,9 @@ def run_one_nb(
     out: np.ndarray,
     wanted: int,
 ) -> None:
-    """One whole backtest on its own freshly allocated state (the serial path)."""
-    st = fresh_nb(ohlcv, time_ms, inst, simparams, capacity, lows, highs)
+    """One whole backtest on its own freshly allocated state (the serial path). ``times`` and
+    ``time_scale``: ``MarketData.ticks`` and its ``tick_scale`` (see ``simulator.nb.times``)."""
+    st = fresh_nb(ohlcv, times, time_scale, inst, simparams, capacity, lows, highs)
     ev = np.zeros(K.N_EVENT)
     actions = np.zeros((int(simparams[S.P_MAX_ACTIONS]), K.N_ACTION))
     run_into_nb(
@@ -286,6 +289,7 @@ def run_one_nb(
 @njit(
     types.void(
         types.float64[::1, :, :],  # MarketData's Fortran order
+        types.int64[::1],
         types.int64[::1],
         types.float64[:, ::1],
         types.float64[::1],
@@ -308,7 +312,8 @@ def run_one_nb(
 )
 def sweep_nb(  # type: ignore[no-untyped-def]
     ohlcv,
-    time_ms,
+    times,
+    time_scale,
     inst,
     simparams,
     kernel,
@@ -333,7 +338,7 @@ def sweep_nb(  # type: ignore[no-untyped-def]
     n = order.shape[0]
     blocks = max(1, min(threads, n))
     for b in prange(blocks):
-        st = fresh_nb(ohlcv, time_ms, inst, simparams, capacity, lows, highs)
+        st = fresh_nb(ohlcv, times, time_scale, inst, simparams, capacity, lows, highs)
         ev = np.zeros(K.N_EVENT)
         actions = np.zeros((int(simparams[S.P_MAX_ACTIONS]), K.N_ACTION))
         for c in range(b, n, blocks):

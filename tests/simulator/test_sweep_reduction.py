@@ -19,6 +19,7 @@ from tradetower.domain.instrument import Instrument
 def _metrics(
     ohlcv: np.ndarray, time_ms: np.ndarray, strat: SimpleGrid, close_px: np.ndarray
 ) -> np.ndarray:
+    """One run of the sweep's serial path over bar times in milliseconds (scale 1/1)."""
     cfg = SimConfig.parse({"fees": 0.001, "cash": 10_000.0})
     inst = Instrument(symbol="ASSET", maker_fee=0.001, taker_fee=0.001)
     lows = outward_float32(ohlcv[:, 0, 2], down=True)
@@ -27,6 +28,7 @@ def _metrics(
     run_one_nb(
         ohlcv,
         time_ms,
+        np.ones(2, dtype=np.int64),
         instrument_table({"ASSET": inst}),
         sim_params(cfg, wants_bars=False),
         type(strat).kernel,
