@@ -357,7 +357,7 @@ def build_result(
         n_fills=len(written),
         first_open=first_open,
         last_close=marks[symbols[0]],
-        exposure_ratios=curve.exposure_ratios,
+        exposure_mean=curve.exposure_mean,
         curve_checked=market.rising and curve.finite,
     )
     metrics["funding_paid"] = float(-st.account[S.AC_FUNDING])

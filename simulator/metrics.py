@@ -226,7 +226,40 @@ def trade_stats(trades: pd.DataFrame | TradeRows) -> dict[str, MetricValue]:
 
 
 def _rows_stats(rows: TradeRows) -> dict[str, MetricValue]:
-    """:func:`trade_stats` of ``rows.frame()``, from the arrays."""
+    """:func:`trade_stats` of ``rows.frame()``, from the arrays: in one compiled pass when the
+    closed rows are in exit order (a backtest's are), else in numpy."""
+    from simulator.nb.trade_figures import trade_figures_nb
+
+    f64 = np.float64
+    (done, n, n_open, n_win, n_loss, win_sum, loss_sum, pnl_sum, top_win, top_loss,
+     win_run, loss_run, seconds) = trade_figures_nb(
+        np.asarray(rows.long, dtype=np.bool_),
+        np.asarray(rows.qty, dtype=f64),
+        np.asarray(rows.entry_price, dtype=f64),
+        np.asarray(rows.exit_price, dtype=f64),
+        np.asarray(rows.entry_fees, dtype=f64),
+        np.asarray(rows.exit_fees, dtype=f64),
+        np.asarray(rows.is_open, dtype=np.bool_),
+        np.asarray(rows.entry_time, dtype=np.int64),
+        np.asarray(rows.exit_time, dtype=np.int64),
+    )  # fmt: skip
+    if done:
+        profit_factor = float(win_sum) / abs(float(loss_sum)) if n_loss else None
+        return {
+            "n_trades": n,
+            "n_open_trades": n_open,
+            "win_rate_pct": n_win / n * 100.0 if n else None,
+            "profit_factor": _f(profit_factor),
+            "profit_factor_infinite": not n_loss and n_win > 0,
+            "expectancy": _f(pnl_sum / n) if n else None,
+            "avg_win": _f(win_sum / n_win) if n_win else None,
+            "avg_loss": _f(loss_sum / n_loss) if n_loss else None,
+            "largest_win": _f(top_win) if n_win else None,
+            "largest_loss": _f(top_loss) if n_loss else None,
+            "max_consecutive_wins": int(win_run),
+            "max_consecutive_losses": int(loss_run),
+            "avg_trade_duration_s": _f(seconds / n) if n else None,
+        }
     closed = ~np.asarray(rows.is_open, dtype=bool)
     exit_ns = np.asarray(rows.exit_time, dtype=np.int64)[closed]
     order = np.argsort(exit_ns, kind="stable")  # closed rows are in exit order: kept as is
@@ -283,7 +316,7 @@ def compute_metrics(
     first_open: float | None = None,
     last_close: float | None = None,
     gross_exposure: np.ndarray | None = None,
-    exposure_ratios: np.ndarray | None = None,
+    exposure_mean: float | None = None,
     curve_checked: bool = False,
 ) -> dict[str, MetricValue]:
     """All summary metrics of one backtest as a JSON-ready dict (see the module docstring).
@@ -292,10 +325,11 @@ def compute_metrics(
     ``simulator.trades.fills_to_trades`` (or is the :class:`~simulator.trades.TradeRows` such a
     frame is built from); ``in_position`` is a bool per bar, or how many bars held a position;
     ``gross_exposure`` (optional) the gross position value per bar, aligned with ``equity``,
-    or ``exposure_ratios`` its finite ratios to the equity, in bar order, when the caller has
-    them (``simulator.result.curve_of``). ``curve_checked``: the caller knows that the equity
-    holds no NaN and that its index rises strictly (a backtest over validated bars whose curve
-    pass met no NaN), so the daily returns need not check either.
+    or ``exposure_mean`` the mean of its finite ratios to the equity (None when there is
+    none) when the caller has it (``simulator.result.curve_of``). ``curve_checked``: the
+    caller knows that the equity holds no NaN and that its index rises strictly (a backtest
+    over validated bars whose curve pass met no NaN), so the daily returns need not check
+    either.
     """
     if len(equity) == 0:
         raise ValueError("equity is empty")
@@ -348,15 +382,16 @@ def compute_metrics(
     else:
         in_pos = np.asarray(in_position, dtype=bool)
         exposure_pct = np.count_nonzero(in_pos) / len(in_pos) * 100.0 if len(in_pos) else None
-    ratio = exposure_ratios
-    if ratio is None and gross_exposure is not None and len(gross_exposure):
+    mean_ratio = exposure_mean
+    if mean_ratio is None and gross_exposure is not None and len(gross_exposure):
         gross = np.ascontiguousarray(gross_exposure, dtype=np.float64)
         if len(gross) != len(values):
             raise ValueError("gross_exposure must have one value per equity bar")
         from simulator.nb.daily import finite_ratios_nb
 
         ratio = finite_ratios_nb(gross, np.ascontiguousarray(values))  # |gross| / equity
-    avg_gross = float(ratio.mean()) * 100.0 if ratio is not None and len(ratio) else None
+        mean_ratio = float(ratio.mean()) if len(ratio) else None
+    avg_gross = None if mean_ratio is None else mean_ratio * 100.0
 
     bh_pct = None
     if first_open is not None and last_close is not None and first_open != 0:

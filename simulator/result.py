@@ -141,19 +141,16 @@ def fill_log(st: S.SimState) -> np.ndarray:
     return log
 
 
-_NO_ROWS = np.empty((0, 1))  # positions the one-instrument pass is not asked for
-
-
 @dataclass(frozen=True)
 class Curve:
     """What a backtest's metrics need of its per-bar curve: the equity, how many bars held a
-    position, and the finite ratios of gross exposure to equity, in bar order. ``positions``
-    [n, k] when the pass produced them; else :func:`curve_of` leaves them to be rebuilt when
-    first read (:meth:`RunLogs.build`)."""
+    position, and the mean of the finite ratios of gross exposure to equity (None when there
+    is none). ``positions`` [n, k] when the pass produced them; else :func:`curve_of` leaves
+    them to be rebuilt when first read (:meth:`RunLogs.build`)."""
 
     equity: np.ndarray
     bars_in_position: int
-    exposure_ratios: np.ndarray
+    exposure_mean: float | None
     positions: np.ndarray | None
     finite: bool
     """Every bar's ratio was finite: the equity holds no NaN (and no zero)."""
@@ -167,27 +164,27 @@ def curve_of(
     closes: np.ndarray,
 ) -> Curve:
     """The :class:`Curve` of a finished run. One instrument (``closes``: the market's
-    contiguous closes) takes one pass that writes the equity and the exposure ratios, not the
-    positions and in-position flags; several take :func:`positions_and_equity`."""
-    from simulator.nb.curves import one_instrument_nb
+    contiguous closes) takes one pass that writes the equity and adds up the exposure ratios
+    (:func:`~simulator.nb.curves.equity_exposure_nb`); several take
+    :func:`positions_and_equity`."""
+    from simulator.nb.curves import equity_exposure_nb
     from simulator.nb.daily import finite_ratios_into_nb
 
     if st.ohlcv.shape[1] != 1:
         positions, equity, gross, in_pos = positions_and_equity(st, cash0, initial_pos, log, closes)
         gross = np.ascontiguousarray(gross)
         ratios = finite_ratios_into_nb(gross, equity, gross)  # in place: gross is not kept
+        mean = float(ratios.mean()) if len(ratios) else None
         finite = len(ratios) == len(equity)
-        return Curve(equity, int(np.count_nonzero(in_pos)), ratios, positions, finite)
+        return Curve(equity, int(np.count_nonzero(in_pos)), mean, positions, finite)
     n = closes.shape[1]
     equity = np.empty(n)  # numpy's allocation: huge pages (see positions_and_equity)
-    ratios = np.empty(n)
     start = float(np.asarray(initial_pos, dtype=np.float64)[0])
-    holding, odd = one_instrument_nb(
-        log, len(log), st.cflow, closes[0], cash0, start, equity, ratios, _NO_ROWS, True
+    holding, ratio_sum, n_finite = equity_exposure_nb(
+        log, len(log), st.cflow, closes[0], cash0, start, equity
     )
-    if odd:  # an equity of 0 (or a missing one) leaves its ratio out, as in the general pass
-        ratios = ratios[np.isfinite(ratios)]
-    return Curve(equity, int(holding), ratios, None, not odd)
+    mean = ratio_sum / n_finite if n_finite else None
+    return Curve(equity, int(holding), mean, None, n_finite == n)
 
 
 def positions_of_log(log: np.ndarray, n: int, start: float) -> np.ndarray:

@@ -103,7 +103,6 @@ def one_instrument_nb(
     without a branch, which vectorises; a stretch with a missing close is walked again,
     carrying the last close forward."""
     n = closes.shape[0]
-    has_flow = cflow.shape[0] == n
     keep_pos = pos.shape[0] == n
     total = 0.0
     running = 0.0
@@ -113,20 +112,7 @@ def one_instrument_nb(
     bad = 0
     t = 0
     while t < n:
-        bar_cash = cflow[t] if has_flow else 0.0
-        bar_pos = 0.0
-        while j < n_fills and int(fills[j, S.F_BAR]) == t:
-            signed = fills[j, S.F_SIDE] * fills[j, S.F_QTY]
-            bar_cash += -signed * fills[j, S.F_PRICE] - fills[j, S.F_FEE]
-            bar_pos += signed
-            j += 1
-        total += bar_cash
-        running += bar_pos + start if t == 0 else bar_pos
-        p = 0.0 if abs(running) < 1e-12 else running
-        # Bars t..end-1 share the position and the cash: up to the next fill, or one bar
-        # where cash flows every bar (funding).
-        end = t + 1 if has_flow or j >= n_fills else int(fills[j, S.F_BAR])
-        end = min(max(end, t + 1), n)
+        j, total, running, p, end = _stretch(fills, n_fills, cflow, n, start, t, j, total, running)
         cash = cash0 + total
         missing = 0
         odd = 0  # values that are not finite: inf - inf and NaN - NaN are NaN, a finite x gives 0
@@ -147,7 +133,8 @@ def one_instrument_nb(
                 c = closes[u]
                 if c == c:
                     last = c
-                close = last if last == last else 0.0
+                # (a numpy 0: a zero equity divides as in numpy when uncompiled too)
+                close = last if last == last else np.float64(0.0)
                 held = 0.0 + p * close
                 value = cash + held
                 x = abs(held) / value if as_ratio else abs(held)
@@ -168,3 +155,126 @@ def fills_in_bar_order_nb(fills: np.ndarray, n_fills: int) -> bool:
         if fills[j, S.F_BAR] < fills[j - 1, S.F_BAR]:
             return False
     return True
+
+
+@njit(cache=True, error_model="numpy")
+def equity_exposure_nb(
+    fills: np.ndarray,
+    n_fills: int,
+    cflow: np.ndarray,
+    closes: np.ndarray,
+    cash0: float,
+    start: float,
+    equity: np.ndarray,
+) -> tuple[int, float, int]:
+    """One instrument's equity into ``equity``, and what a backtest's metrics read of the
+    rest: (bars in a position, the sum of the finite ratios of gross exposure to equity, how
+    many there are). The equity is :func:`one_instrument_nb`'s floats.
+
+    Each ratio is taken as :func:`one_instrument_nb` takes it, but only added up, not written:
+    for a year of minutes that is 4 MB fewer written and read again (about 0.4 ms). The sum
+    runs in bar order, each stretch of bars between two fills summed first (numpy's mean
+    of the ratios sums pairwise: the two agree to about 1e-14). The pass first assumes every
+    ratio finite; a sum that is not finite (a zero or missing equity) has it taken again,
+    leaving those out."""
+    holding, ratio_sum, n_finite = _equity_pass(
+        fills, n_fills, cflow, closes, cash0, start, equity, False
+    )
+    if not np.isfinite(ratio_sum):
+        holding, ratio_sum, n_finite = _equity_pass(
+            fills, n_fills, cflow, closes, cash0, start, equity, True
+        )
+    return holding, ratio_sum, n_finite
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _equity_pass(
+    fills: np.ndarray,
+    n_fills: int,
+    cflow: np.ndarray,
+    closes: np.ndarray,
+    cash0: float,
+    start: float,
+    equity: np.ndarray,
+    finite_only: bool,
+) -> tuple[int, float, int]:
+    """:func:`equity_exposure_nb`'s pass; ``finite_only`` leaves ratios that are not finite
+    out of the sum (else all count: the sum is then not finite if one is not)."""
+    n = closes.shape[0]
+    total = 0.0
+    running = 0.0
+    last = np.nan
+    j = 0
+    holding = 0
+    ratio_sum = 0.0
+    n_finite = 0
+    t = 0
+    while t < n:
+        j, total, running, p, end = _stretch(fills, n_fills, cflow, n, start, t, j, total, running)
+        cash = cash0 + total
+        missing = 0
+        part = 0.0
+        kept = 0
+        if not finite_only:
+            for u in range(t, end):
+                c = closes[u]
+                held = 0.0 + p * c
+                value = cash + held
+                equity[u] = value
+                part += abs(held) / value
+                missing += c != c
+            kept = end - t
+        if finite_only or missing > 0:  # a missing close takes the last one (0 before the first)
+            part = 0.0
+            kept = 0
+            for u in range(t, end):
+                c = closes[u]
+                if c == c:
+                    last = c
+                # (a numpy 0: a zero equity divides as in numpy when uncompiled too)
+                close = last if last == last else np.float64(0.0)
+                held = 0.0 + p * close
+                value = cash + held
+                x = abs(held) / value
+                equity[u] = value
+                if not finite_only or (x - x) == 0.0:  # inf - inf and NaN - NaN are NaN
+                    part += x
+                    kept += 1
+        else:
+            last = closes[end - 1]
+        ratio_sum += part
+        n_finite += kept
+        holding += (end - t) * (abs(p) > 0)
+        t = end
+    return holding, ratio_sum, n_finite
+
+
+@njit(cache=True, inline="always")
+def _stretch(
+    fills: np.ndarray,
+    n_fills: int,
+    cflow: np.ndarray,
+    n: int,
+    start: float,
+    t: int,
+    j: int,
+    total: float,
+    running: float,
+) -> tuple[int, float, float, float, int]:
+    """Bar t's fills (log rows from ``j``) and cash flow (``cflow``: one per bar of ``n``, or
+    none) taken in: (the next row, the cash moved so far, the position, the position as held
+    (0 below 1e-12), the bar after the stretch from t that shares them). The stretch ends at
+    the next fill, or after one bar where cash flows every bar (funding)."""
+    has_flow = cflow.shape[0] == n
+    bar_cash = cflow[t] if has_flow else 0.0
+    bar_pos = 0.0
+    while j < n_fills and int(fills[j, S.F_BAR]) == t:
+        signed = fills[j, S.F_SIDE] * fills[j, S.F_QTY]
+        bar_cash += -signed * fills[j, S.F_PRICE] - fills[j, S.F_FEE]
+        bar_pos += signed
+        j += 1
+    total += bar_cash
+    running += bar_pos + start if t == 0 else bar_pos
+    p = 0.0 if abs(running) < 1e-12 else running
+    end = t + 1 if has_flow or j >= n_fills else int(fills[j, S.F_BAR])
+    return j, total, running, p, min(max(end, t + 1), n)

@@ -4,10 +4,12 @@ starting holdings, missing closes and a fill log out of bar order."""
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -85,7 +87,9 @@ def test_the_pass_equals_the_numpy_formulation(
         np.testing.assert_array_equal(a, b)
 
     # What a backtest keeps (``curve_of``): the equity, the count of bars in a position, the
-    # finite exposure ratios; one instrument's positions rebuilt from the log when read.
+    # mean of the finite exposure ratios; one instrument's positions rebuilt from the log when
+    # read. Several instruments take numpy's mean of the ratios; one adds them up in its pass
+    # (the sum's order differs from numpy's pairwise one: the same to rounding).
     pos, equity, gross, in_pos = expected
     ordered = fill_log(state)  # type: ignore[arg-type]
     curve = curve_of(state, 1_000.0, start, ordered, rows)  # type: ignore[arg-type]
@@ -93,7 +97,14 @@ def test_the_pass_equals_the_numpy_formulation(
     assert curve.bars_in_position == int(np.count_nonzero(in_pos))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.abs(gross) / equity
-    np.testing.assert_array_equal(curve.exposure_ratios, ratio[np.isfinite(ratio)])
+    finite = ratio[np.isfinite(ratio)]
+    assert curve.finite == (len(finite) == n)
+    if not len(finite):
+        assert curve.exposure_mean is None
+    elif k == 1:
+        assert curve.exposure_mean == pytest.approx(float(finite.mean()), rel=1e-13, abs=0.0)
+    else:
+        assert curve.exposure_mean == float(finite.mean())
     if k == 1:
         assert curve.positions is None
         np.testing.assert_array_equal(positions_of_log(ordered, n, float(start[0])), pos)
@@ -102,7 +113,8 @@ def test_the_pass_equals_the_numpy_formulation(
         np.testing.assert_array_equal(curve.positions, pos)
 
 
-def test_the_kept_exposure_ratios_leave_out_a_zero_equity() -> None:
+@pytest.mark.nojit
+def test_the_exposure_mean_leaves_out_a_zero_equity() -> None:
     """Held 1 unit from the start against -100 of cash: the equity is 0 at the first close
     (the ratio is infinite, left out) and -50 at the second (kept, as numpy gives it)."""
     closes = np.array([[100.0, 50.0, np.nan]])
@@ -115,10 +127,54 @@ def test_the_kept_exposure_ratios_leave_out_a_zero_equity() -> None:
     log = fill_log(state)  # type: ignore[arg-type]
     curve = curve_of(state, -100.0, np.array([1.0]), log, closes)  # type: ignore[arg-type]
     np.testing.assert_array_equal(curve.equity, [0.0, -50.0, -50.0])
-    np.testing.assert_array_equal(curve.exposure_ratios, [-1.0, -1.0])
+    assert curve.exposure_mean == -1.0  # |-50| / -50 at the last two bars
     assert curve.bars_in_position == 3
     assert not curve.finite  # so the metrics check the equity for NaN themselves
     _, equity, gross, _ = positions_and_equity(state, -100.0, np.array([1.0]))  # type: ignore[arg-type]
     with np.errstate(divide="ignore"):
         ratio = np.abs(gross) / equity
-    np.testing.assert_array_equal(curve.exposure_ratios, ratio[np.isfinite(ratio)])
+    assert curve.exposure_mean == float(ratio[np.isfinite(ratio)].mean())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(1, 3_000),
+    n_fills=st.integers(0, 200),
+    funding=st.booleans(),
+    gaps=st.booleans(),
+)
+def test_the_exposure_sum_is_the_ratios_added_up(
+    seed: int, n: int, n_fills: int, funding: bool, gaps: bool
+) -> None:
+    """The backtest's pass (equity and the exposure ratios added up, none written) gives the
+    equity, bars in a position and finite ratios of the pass that writes the ratios out; its
+    sum is within the rounding bound of a sum in order (n·eps of the sum of magnitudes) of the
+    exact sum (``math.fsum``)."""
+    from simulator.nb.curves import equity_exposure_nb, one_instrument_nb
+
+    rng = np.random.default_rng(seed)
+    closes = 100.0 + np.cumsum(rng.normal(0, 1, n))
+    if gaps:
+        closes[rng.random(n) < 0.1] = np.nan
+    fills = np.zeros((n_fills, S.N_FILL))
+    fills[:, S.F_BAR] = np.sort(rng.integers(0, n, n_fills))
+    fills[:, S.F_SIDE] = rng.choice([-1.0, 1.0], n_fills)
+    fills[:, S.F_QTY] = rng.uniform(0.01, 3.0, n_fills)
+    fills[:, S.F_PRICE] = rng.uniform(90, 110, n_fills)
+    fills[:, S.F_FEE] = rng.uniform(0, 0.2, n_fills)
+    cflow = rng.normal(0, 1, n) if funding else np.zeros(0)
+    cash0, start = float(rng.choice([-300.0, 0.0, 50.0, 1_000.0])), float(rng.choice([0.0, 2.0]))
+    equity, ratios = np.empty(n), np.empty(n)
+    held = one_instrument_nb(fills, n_fills, cflow, closes, cash0, start, equity, ratios,
+                             np.empty((0, 1)), True)[0]  # fmt: skip
+    got_equity = np.empty(n)
+    holding, total, count = equity_exposure_nb(
+        fills, n_fills, cflow, closes, cash0, start, got_equity
+    )
+    np.testing.assert_array_equal(got_equity, equity)
+    assert holding == held
+    finite = ratios[np.isfinite(ratios)]
+    assert count == len(finite)
+    bound = len(finite) * np.finfo(np.float64).eps * float(np.abs(finite).sum())
+    assert abs(total - math.fsum(finite.tolist())) <= bound
