@@ -20,6 +20,10 @@ Conventions, in the order ``compute_metrics`` reports them:
   longest peak-to-recovery span, from the bar of the peak to the first bar back at or above it; a
   drawdown not recovered by the last bar counts to the last bar. Bars and days are each the
   longest span in that unit.
+* ``exposure_pct`` is the share of bars holding a position; ``avg_gross_exposure_pct`` the
+  mean over bars of the gross position value (closes carried forward) over the equity, bars
+  whose ratio is not finite (a zero or missing equity) left out. A backtest adds the ratios up
+  in bar order in its curve pass; numpy's pairwise mean of the same ratios agrees to ~1e-14.
 * Trade metrics use closed trades only (``is_open`` False), in exit order for the streaks. A
   trade is a win when its net PnL is > 0 and a loss when < 0; a zero trade breaks both streaks.
 

@@ -25,13 +25,19 @@ def day_ends_nb(values: np.ndarray, times: np.ndarray, per_day: int, checked: bo
             bad += times[t] <= times[t - 1]
     if bad:
         return np.full(1, -1, dtype=np.int64)
-    ends = np.empty(max(n - 1, 0), dtype=np.int64)
+    # A rising timeline changes day at most once per day it spans (and once per bar): sized
+    # so, a year of minutes asks for 365 slots, not a curve's length (4 MB that malloc would
+    # take from the system and give back on every run).
+    days = times[n - 1] // per_day - times[0] // per_day if n > 0 else 0
+    ends = np.empty(max(min(n - 1, days), 0), dtype=np.int64)
     count = 0
     t = 0
     while t < n:
         next_day = (times[t] // per_day + 1) * per_day  # the first tick of the next day
         t += np.searchsorted(times[t:], next_day)
         if t < n:
+            if count == ends.shape[0]:  # more day changes than days: not rising after all
+                return np.full(1, -1, dtype=np.int64)
             ends[count] = t - 1
             count += 1
     return ends[:count]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -57,6 +58,20 @@ def test_unsorted_or_missing_values_fall_back_to_resampling() -> None:
     np.testing.assert_array_equal(daily_return_values(equity), daily_returns(equity).to_numpy())
     gappy = pd.Series([100.0, np.nan, 121.0], index=index.sort_values())
     np.testing.assert_array_equal(daily_return_values(gappy), daily_returns(gappy).to_numpy())
+
+
+@pytest.mark.nojit
+def test_a_timeline_said_to_rise_that_does_not_is_never_overrun() -> None:
+    """The day ends are sized by the days the timeline spans. A caller wrong about it rising
+    gets figures of no meaning, but nothing is written past them (uncompiled, such a write
+    raises IndexError)."""
+    days = ["2024-01-01", "2024-01-03", "2024-01-02", "2024-01-04", "2024-01-01", "2024-01-04"]
+    loop = ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-02", "2024-01-02"]
+    for stamps in (days, days[::-1], days * 3, loop):  # loop: ends on its first day, 0 days
+        index = pd.DatetimeIndex(stamps, tz="UTC")
+        equity = pd.Series(100.0 + np.arange(len(index)), index=index)
+        got = daily_return_values(equity, checked=True)
+        assert len(got) <= 4 and np.isfinite(got).all()
 
 
 def test_a_backtest_checks_its_curve_only_when_its_bars_were_not_validated() -> None:
