@@ -130,11 +130,7 @@ def one_instrument_nb(
         else:  # a missing close takes the last one before it (0 before the first)
             odd = 0
             for u in range(t, end):
-                c = closes[u]
-                if c == c:
-                    last = c
-                # (a numpy 0: a zero equity divides as in numpy when uncompiled too)
-                close = last if last == last else np.float64(0.0)
+                close, last = _carried(closes[u], last)
                 held = 0.0 + p * close
                 value = cash + held
                 x = abs(held) / value if as_ratio else abs(held)
@@ -228,11 +224,7 @@ def _equity_pass(
             part = 0.0
             kept = 0
             for u in range(t, end):
-                c = closes[u]
-                if c == c:
-                    last = c
-                # (a numpy 0: a zero equity divides as in numpy when uncompiled too)
-                close = last if last == last else np.float64(0.0)
+                close, last = _carried(closes[u], last)
                 held = 0.0 + p * close
                 value = cash + held
                 x = abs(held) / value
@@ -278,3 +270,13 @@ def _stretch(
     p = 0.0 if abs(running) < 1e-12 else running
     end = t + 1 if has_flow or j >= n_fills else int(fills[j, S.F_BAR])
     return j, total, running, p, min(max(end, t + 1), n)
+
+
+@njit(cache=True, inline="always")
+def _carried(c: float, last: float) -> tuple[float, float]:
+    """(the close a bar is valued at, the last close so far): its own, else the last one
+    before it, else 0 before the first (a numpy 0: a zero equity then divides as in numpy when
+    uncompiled too)."""
+    if c == c:
+        last = c
+    return (last if last == last else np.float64(0.0)), last
