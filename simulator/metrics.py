@@ -248,22 +248,9 @@ def _rows_stats(rows: TradeRows) -> dict[str, MetricValue]:
         np.asarray(rows.exit_time, dtype=np.int64),
     )  # fmt: skip
     if done:
-        profit_factor = float(win_sum) / abs(float(loss_sum)) if n_loss else None
-        return {
-            "n_trades": n,
-            "n_open_trades": n_open,
-            "win_rate_pct": n_win / n * 100.0 if n else None,
-            "profit_factor": _f(profit_factor),
-            "profit_factor_infinite": not n_loss and n_win > 0,
-            "expectancy": _f(pnl_sum / n) if n else None,
-            "avg_win": _f(win_sum / n_win) if n_win else None,
-            "avg_loss": _f(loss_sum / n_loss) if n_loss else None,
-            "largest_win": _f(top_win) if n_win else None,
-            "largest_loss": _f(top_loss) if n_loss else None,
-            "max_consecutive_wins": int(win_run),
-            "max_consecutive_losses": int(loss_run),
-            "avg_trade_duration_s": _f(seconds / n) if n else None,
-        }
+        mean_s = seconds / n if n else None
+        return _figures(n, n_open, n_win, n_loss, win_sum, loss_sum, pnl_sum, top_win, top_loss,
+                        int(win_run), int(loss_run), mean_s)  # fmt: skip
     closed = ~np.asarray(rows.is_open, dtype=bool)
     exit_ns = np.asarray(rows.exit_time, dtype=np.int64)[closed]
     order = np.argsort(exit_ns, kind="stable")  # closed rows are in exit order: kept as is
@@ -281,29 +268,55 @@ def _trade_figures(
     n = len(pnl)
     wins = pnl[pnl > 0]
     losses = pnl[pnl < 0]
-    profit_factor: float | None = None
-    infinite = False
-    if len(losses):
-        profit_factor = float(wins.sum()) / abs(float(losses.sum()))
-    elif len(wins):
-        infinite = True
     avg_duration: float | None = None
-    if n and durations is not None:
-        avg_duration = _f(np.nanmean(durations)) if np.isfinite(durations).any() else None
+    if n and durations is not None and np.isfinite(durations).any():
+        avg_duration = float(np.nanmean(durations))
+    return _figures(
+        n,
+        n_open,
+        len(wins),
+        len(losses),
+        float(wins.sum()),
+        float(losses.sum()),
+        float(pnl.sum()),
+        float(wins.max()) if len(wins) else np.nan,
+        float(losses.min()) if len(losses) else np.nan,
+        _max_streak(pnl > 0),
+        _max_streak(pnl < 0),
+        avg_duration,
+    )
+
+
+def _figures(
+    n: int,
+    n_open: int,
+    n_win: int,
+    n_loss: int,
+    win_sum: float,
+    loss_sum: float,
+    pnl_sum: float,
+    top_win: float,
+    top_loss: float,
+    win_run: int,
+    loss_run: int,
+    avg_duration: float | None,
+) -> dict[str, MetricValue]:
+    """The trade metrics from the figures both paths take: the means are the sums over the
+    counts, as numpy's ``mean`` divides its own sum."""
     return {
         "n_trades": n,
         "n_open_trades": n_open,
-        "win_rate_pct": len(wins) / n * 100.0 if n else None,
-        "profit_factor": _f(profit_factor),
-        "profit_factor_infinite": infinite,
-        "expectancy": _f(pnl.mean()) if n else None,
-        "avg_win": _f(wins.mean()) if len(wins) else None,
-        "avg_loss": _f(losses.mean()) if len(losses) else None,
-        "largest_win": _f(wins.max()) if len(wins) else None,
-        "largest_loss": _f(losses.min()) if len(losses) else None,
-        "max_consecutive_wins": _max_streak(pnl > 0),
-        "max_consecutive_losses": _max_streak(pnl < 0),
-        "avg_trade_duration_s": avg_duration,
+        "win_rate_pct": n_win / n * 100.0 if n else None,
+        "profit_factor": _f(win_sum / abs(loss_sum)) if n_loss else None,
+        "profit_factor_infinite": not n_loss and n_win > 0,
+        "expectancy": _f(pnl_sum / n) if n else None,
+        "avg_win": _f(win_sum / n_win) if n_win else None,
+        "avg_loss": _f(loss_sum / n_loss) if n_loss else None,
+        "largest_win": _f(top_win) if n_win else None,
+        "largest_loss": _f(top_loss) if n_loss else None,
+        "max_consecutive_wins": win_run,
+        "max_consecutive_losses": loss_run,
+        "avg_trade_duration_s": _f(avg_duration),
     }
 
 

@@ -88,16 +88,12 @@ def one_instrument_nb(
     equity: np.ndarray,
     gross: np.ndarray,
     pos: np.ndarray,
-    as_ratio: bool = False,
-) -> tuple[int, int]:
+) -> int:
     """:func:`positions_equity_nb` for one instrument, into the arrays given, with the running
-    figures in registers; returns how many bars held a position, and how many values of
-    ``gross`` are not finite. ``closes``: contiguous (``MarketData.closes[0]``). ``pos`` [n, 1] is
-    written when it has a row per bar: a backtest's metrics need only the equity and gross
-    exposure, so it passes ``pos`` empty (4.2 MB less for a year of minutes). ``as_ratio``:
-    ``gross`` gets the gross exposure's ratio to the equity instead
-    (:func:`simulator.nb.daily.finite_ratios_nb`'s floats, numpy's inf or NaN where the equity
-    is 0), which is all the exposure metric reads.
+    figures in registers; returns how many bars held a position. ``closes``: contiguous
+    (``MarketData.closes[0]``). ``pos`` [n, 1] is written when it has a row per bar (a caller
+    that wants only the positions passes one array for both ``equity`` and ``gross``). A
+    backtest takes :func:`equity_exposure_nb` instead, which keeps neither.
 
     Between two fills the position and cash hold, so each such stretch of bars is one loop
     without a branch, which vectorises; a stretch with a missing close is walked again,
@@ -109,40 +105,30 @@ def one_instrument_nb(
     last = np.nan
     j = 0
     holding = 0
-    bad = 0
     t = 0
     while t < n:
         j, total, running, p, end = _stretch(fills, n_fills, cflow, n, start, t, j, total, running)
         cash = cash0 + total
         missing = 0
-        odd = 0  # values that are not finite: inf - inf and NaN - NaN are NaN, a finite x gives 0
-        for u in range(t, end):  # no branch (as_ratio is taken out of the loop): vectorises
+        for u in range(t, end):  # no branch: vectorises
             c = closes[u]
             held = 0.0 + p * c  # as the general pass sums it
-            value = cash + held
-            x = abs(held) / value if as_ratio else abs(held)
-            equity[u] = value
-            gross[u] = x
+            equity[u] = cash + held
+            gross[u] = abs(held)
             missing += c != c
-            odd += (x - x) != 0.0
         if missing == 0:
             last = closes[end - 1]
         else:  # a missing close takes the last one before it (0 before the first)
-            odd = 0
             for u in range(t, end):
                 close, last = _carried(closes[u], last)
                 held = 0.0 + p * close
-                value = cash + held
-                x = abs(held) / value if as_ratio else abs(held)
-                equity[u] = value
-                gross[u] = x
-                odd += (x - x) != 0.0
+                equity[u] = cash + held
+                gross[u] = abs(held)
         if keep_pos:
             pos[t:end, 0] = p
         holding += (end - t) * (abs(p) > 0)
-        bad += odd
         t = end
-    return holding, bad
+    return holding
 
 
 @njit(cache=True)
@@ -167,7 +153,7 @@ def equity_exposure_nb(
     rest: (bars in a position, the sum of the finite ratios of gross exposure to equity, how
     many there are). The equity is :func:`one_instrument_nb`'s floats.
 
-    Each ratio is taken as :func:`one_instrument_nb` takes it, but only added up, not written:
+    Each ratio, ``|held| / equity``, is only added up, not written:
     for a year of minutes that is 4 MB fewer written and read again (about 0.4 ms). The sum
     runs in bar order, each stretch of bars between two fills summed first (numpy's mean
     of the ratios sums pairwise: the two agree to about 1e-14). The pass first assumes every

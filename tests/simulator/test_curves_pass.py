@@ -148,9 +148,9 @@ def test_the_exposure_sum_is_the_ratios_added_up(
     seed: int, n: int, n_fills: int, funding: bool, gaps: bool
 ) -> None:
     """The backtest's pass (equity and the exposure ratios added up, none written) gives the
-    equity, bars in a position and finite ratios of the pass that writes the ratios out; its
-    sum is within the rounding bound of a sum in order (n·eps of the sum of magnitudes) of the
-    exact sum (``math.fsum``)."""
+    equity and bars in a position of the pass that writes the gross exposure out, and counts
+    the finite ratios of the two; its sum is within the rounding bound of a sum in order
+    (n·eps of the sum of magnitudes) of the exact sum (``math.fsum``)."""
     from simulator.nb.curves import equity_exposure_nb, one_instrument_nb
 
     rng = np.random.default_rng(seed)
@@ -165,9 +165,11 @@ def test_the_exposure_sum_is_the_ratios_added_up(
     fills[:, S.F_FEE] = rng.uniform(0, 0.2, n_fills)
     cflow = rng.normal(0, 1, n) if funding else np.zeros(0)
     cash0, start = float(rng.choice([-300.0, 0.0, 50.0, 1_000.0])), float(rng.choice([0.0, 2.0]))
-    equity, ratios = np.empty(n), np.empty(n)
-    held = one_instrument_nb(fills, n_fills, cflow, closes, cash0, start, equity, ratios,
-                             np.empty((0, 1)), True)[0]  # fmt: skip
+    equity, gross = np.empty(n), np.empty(n)
+    held = one_instrument_nb(fills, n_fills, cflow, closes, cash0, start, equity, gross,
+                             np.empty((0, 1)))  # fmt: skip
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = gross / equity
     got_equity = np.empty(n)
     holding, total, count = equity_exposure_nb(
         fills, n_fills, cflow, closes, cash0, start, got_equity
